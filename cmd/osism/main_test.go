@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osism/go-osism/statemachine"
+)
+
+// run runs the CLI in process and returns stdout and the exit code.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	app := newApp()
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	stderr, osArgs := os.Stderr, os.Args
+	// urfave/cli reads os.Args for shell completion.
+	os.Args = append([]string{"osism"}, args...)
+	defer func() { os.Args = osArgs }()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	os.Stderr = w
+	code := exitCode(app.RunContext(context.Background(), append([]string{"osism"}, args...)))
+	os.Stderr = stderr
+	require.NoError(t, w.Close())
+	var msg bytes.Buffer
+	_, _ = msg.ReadFrom(r)
+	t.Logf("stderr: %s%s", errOut.String(), msg.String())
+	return out.String(), code
+}
+
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"version", []string{"version"}, exitOK},
+		{"help", []string{"--help"}, exitOK},
+		{"unknown command", []string{"frobnicate"}, exitUsage},
+		{"unknown flag", []string{"version", "--frob"}, exitUsage},
+		{"bad format", []string{"netbox", "states", "--format", "xml"}, exitUsage},
+		{"completion without shell", []string{"completion"}, exitUsage},
+		{"completion of an unknown shell", []string{"completion", "tcsh"}, exitUsage},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, code := run(t, tc.args...)
+			require.Equal(t, tc.code, code)
+		})
+	}
+}
+
+func TestVersionJSON(t *testing.T) {
+	out, code := run(t, "version", "--format", "json")
+	require.Equal(t, exitOK, code)
+	var v versionInfo
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	require.NotEmpty(t, v.Version)
+	require.NotEmpty(t, v.GoVersion)
+}
+
+func TestNetboxStates(t *testing.T) {
+	out, code := run(t, "netbox", "states", "--format", "dot")
+	require.Equal(t, exitOK, code)
+	want, err := os.ReadFile("../../contrib/netbox-state-machine.dot")
+	require.NoError(t, err)
+	require.Equal(t, string(want), out)
+
+	out, code = run(t, "netbox", "states", "--format", "json")
+	require.Equal(t, exitOK, code)
+	var doc struct {
+		States      []statemachine.StateInfo `json:"states"`
+		Transitions []statemachine.Edge      `json:"transitions"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	require.Equal(t, statemachine.DefaultGraph().Transitions(), doc.Transitions)
+
+	out, code = run(t, "netbox", "states")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "b      introspected, ready for cleaning or provisioning  a, c")
+}
+
+func TestCompletionScripts(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		out, code := run(t, "completion", shell)
+		require.Equal(t, exitOK, code, shell)
+		require.Contains(t, out, "osism", shell)
+	}
+	out, code := run(t, "--generate-bash-completion")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "netbox")
+}
