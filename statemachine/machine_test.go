@@ -288,7 +288,7 @@ func TestTransitionRefusals(t *testing.T) {
 			wantMsg: `device "node-1" is in transit a -> b (phase 2): refusing target a without enforce`,
 		},
 		{
-			name: "enforce while in transit runs from the state the device was moving to",
+			name:   "enforce while in transit runs from the state the device was moving to",
 			stored: rec("b-phase_2", "from_a-to_b-phase_2"), target: "a",
 			opts:    &statemachine.TransitionOpts{Enforce: true},
 			wantRes: statemachine.Result{Device: "node-1", From: "b", To: "a"},
@@ -298,7 +298,7 @@ func TestTransitionRefusals(t *testing.T) {
 			},
 		},
 		{
-			name: "enforce of the same target restarts at phase 1",
+			name:   "enforce of the same target restarts at phase 1",
 			stored: rec("b-phase_3", "from_a-to_b-phase_3"), target: "b",
 			opts:    &statemachine.TransitionOpts{Enforce: true},
 			wantRes: statemachine.Result{Device: "node-1", From: "a", To: "b"},
@@ -308,7 +308,7 @@ func TestTransitionRefusals(t *testing.T) {
 			},
 		},
 		{
-			name: "enforce while in transit still checks the graph",
+			name:   "enforce while in transit still checks the graph",
 			stored: rec("b-phase_1", "from_a-to_b-phase_1"), target: "0",
 			opts:    &statemachine.TransitionOpts{Enforce: true},
 			wantErr: statemachine.ErrNotAllowed,
