@@ -24,6 +24,7 @@ const (
 func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand(),
+		demoCommand(),
 		completionCommand(),
 		netboxCommand(),
 	}
