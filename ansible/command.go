@@ -1,0 +1,189 @@
+package ansible
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is where the configuration repository and the playbooks are, and
+// how ansible-playbook is run. The zero value uses OSISM's container layout.
+type Config struct {
+	// ConfigurationDir is the configuration repository; default
+	// /opt/configuration. Environments are <ConfigurationDir>/environments/<env>.
+	ConfigurationDir string
+	// PlaybooksDir holds <env>/<role>.yml for the roles an environment does
+	// not provide itself as playbook-<role>.yml; default /ansible.
+	PlaybooksDir string
+	// Inventory is passed to ansible-playbook with -i; default
+	// <ConfigurationDir>/inventory.
+	Inventory string
+	// VaultPasswordFile is passed with --vault-password-file when set.
+	VaultPasswordFile string
+	// Playbook is the ansible-playbook binary; default "ansible-playbook"
+	// from PATH.
+	Playbook string
+	// HistoryFile receives one JSON line per run; empty means no history.
+	HistoryFile string
+	// RuntimeDir holds each run's SSH control sockets; default the system
+	// temporary directory.
+	RuntimeDir string
+}
+
+func (c Config) withDefaults() Config {
+	if c.ConfigurationDir == "" {
+		c.ConfigurationDir = "/opt/configuration"
+	}
+	if c.PlaybooksDir == "" {
+		c.PlaybooksDir = "/ansible"
+	}
+	if c.Inventory == "" {
+		c.Inventory = filepath.Join(c.ConfigurationDir, "inventory")
+	}
+	if c.Playbook == "" {
+		c.Playbook = "ansible-playbook"
+	}
+	if c.RuntimeDir == "" {
+		c.RuntimeDir = os.TempDir()
+	}
+	return c
+}
+
+// Run is one playbook run: a role in an environment with its arguments.
+type Run struct {
+	Environment string
+	Role        string
+	// Sub selects a sub-environment (exported as SUB), e.g. a Ceph cluster.
+	Sub string
+	// Args go to ansible-playbook verbatim, after everything else.
+	Args []string
+	// TaskID names the run in the history and its SSH control path.
+	TaskID string
+}
+
+// Command is what a Run executes, built without a shell.
+type Command struct {
+	Path string   `json:"path"`
+	Args []string `json:"args"`
+	// Env is added to the worker's environment.
+	Env []string `json:"env"`
+	Dir string   `json:"dir"`
+
+	runtimeDir, taskID string
+}
+
+// String renders the command as a shell line, quoted so that it can be
+// pasted: what --dry-run prints.
+func (c *Command) String() string {
+	parts := make([]string, 0, len(c.Env)+len(c.Args)+1)
+	for _, e := range c.Env {
+		parts = append(parts, shellQuote(e))
+	}
+	parts = append(parts, shellQuote(c.Path))
+	for _, a := range c.Args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ErrLocked reports that the configuration repository holds a .lock file.
+var ErrLocked = errors.New("environment locked")
+
+// LockError names the lock file that stops a run.
+type LockError struct{ File string }
+
+func (e *LockError) Error() string {
+	return fmt.Sprintf("refusing to run: lock file %s exists (remove it when the maintenance is over)", e.File)
+}
+
+func (e *LockError) Is(target error) bool { return target == ErrLocked }
+
+// ErrNoPlaybook reports a role with no playbook in its environment.
+var ErrNoPlaybook = errors.New("no playbook")
+
+// Command builds the command of r: the environment's playbook-<role>.yml or
+// else <PlaybooksDir>/<env>/<role>.yml, the inventory, the extra-vars files
+// that exist (environments/{configuration,secrets,images}.yml, then the
+// environment's own, which override), the vault password file, then r.Args.
+// It refuses while environments/.lock or environments/<env>/.lock exists.
+func (c Config) Command(r Run) (*Command, error) {
+	c = c.withDefaults()
+	if err := checkName(r.Environment); err != nil {
+		return nil, fmt.Errorf("environment %q: %w", r.Environment, err)
+	}
+	if err := checkName(r.Role); err != nil {
+		return nil, fmt.Errorf("role %q: %w", r.Role, err)
+	}
+	if r.Sub != "" {
+		if err := checkName(r.Sub); err != nil {
+			return nil, fmt.Errorf("sub-environment %q: %w", r.Sub, err)
+		}
+	}
+	envs := filepath.Join(c.ConfigurationDir, "environments")
+	envDir := filepath.Join(envs, r.Environment)
+	for _, lock := range []string{filepath.Join(envs, ".lock"), filepath.Join(envDir, ".lock")} {
+		if _, err := os.Stat(lock); err == nil {
+			return nil, &LockError{File: lock}
+		}
+	}
+
+	candidates := []string{
+		filepath.Join(envDir, "playbook-"+r.Role+".yml"),
+		filepath.Join(c.PlaybooksDir, r.Environment, r.Role+".yml"),
+	}
+	playbook := ""
+	for _, p := range candidates {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			playbook = p
+			break
+		}
+	}
+	if playbook == "" {
+		return nil, fmt.Errorf("role %q in environment %q: %w: looked for %s and %s", r.Role, r.Environment, ErrNoPlaybook, candidates[0], candidates[1])
+	}
+
+	args := []string{"-i", c.Inventory}
+	for _, dir := range []string{envs, envDir} {
+		for _, name := range []string{"configuration.yml", "secrets.yml", "images.yml"} {
+			f := filepath.Join(dir, name)
+			if _, err := os.Stat(f); err == nil {
+				args = append(args, "-e", "@"+f)
+			}
+		}
+	}
+	if c.VaultPasswordFile != "" {
+		args = append(args, "--vault-password-file", c.VaultPasswordFile)
+	}
+	args = append(args, playbook)
+	args = append(args, r.Args...)
+
+	env := []string{"ENVIRONMENT=" + r.Environment}
+	if r.Sub != "" {
+		env = append(env, "SUB="+r.Sub)
+	}
+	dir := envDir
+	if _, err := os.Stat(dir); err != nil {
+		dir = c.ConfigurationDir
+	}
+	return &Command{Path: c.Playbook, Args: args, Env: env, Dir: dir, runtimeDir: c.RuntimeDir, taskID: r.TaskID}, nil
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
