@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,21 +17,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/ansible"
+	"github.com/osism/go-osism/internal/testenv"
 )
 
-// playbookBinary finds the real ansible-playbook that scripts/services
-// installs, or skips (fails under OSISM_REQUIRE_INTEGRATION=1).
+// playbookBinary is the real ansible-playbook that scripts/services
+// installs; the test skips (fails under OSISM_REQUIRE_INTEGRATION=1) without it.
 func playbookBinary(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("ansible-playbook")
-	if err != nil {
-		msg := "ansible-playbook not found: run scripts/services install (Debian package ansible-core)"
-		if os.Getenv("OSISM_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testenv.AnsiblePlaybook(t)
 }
 
 // testConfig copies the sample configuration repository so tests can add
