@@ -236,7 +236,7 @@ func TestCancelKillsTheProcessGroup(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("cancelled run did not return")
 	}
-	require.Equal(t, -1, res.ExitCode)
+	require.NotEqual(t, 0, res.ExitCode)
 	require.Eventually(t, func() bool {
 		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 	}, 10*time.Second, 20*time.Millisecond, "the sleep started by the playbook is gone")

@@ -1,21 +1,22 @@
 package ansible
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/osism/go-osism/internal/proc"
 )
 
 // Result is how a run ended.
 type Result struct {
-	// ExitCode is ansible-playbook's exit code; -1 when it was killed.
+	// ExitCode is ansible-playbook's exit code; 128+signal when it was
+	// killed, -1 when it never ran.
 	ExitCode int
 	Start    time.Time
 	End      time.Time
@@ -46,83 +47,54 @@ func (c *Command) Execute(ctx context.Context, line func(string)) (Result, error
 		_ = os.RemoveAll(cpDir)
 	}()
 
-	// One pipe for stdout and stderr keeps their lines in the order the
-	// process wrote them.
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return res, err
-	}
-	cmd := exec.Command(c.Path, c.Args...)
+	cmd := proc.Command(ctx, KillGrace, c.Path, c.Args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(append(os.Environ(), c.Env...), "ANSIBLE_SSH_CONTROL_PATH_DIR="+cpDir, "ANSIBLE_FORCE_COLOR=0", "PYTHONUNBUFFERED=1")
-	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return res, fmt.Errorf("start %s: %w", c.Path, err)
-	}
-	pw.Close()
-	pgid := cmd.Process.Pid
-
-	stopped := make(chan struct{})
-	killed := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
-			select {
-			case <-stopped:
-			case <-time.After(KillGrace):
-				_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			}
-			close(killed)
-		case <-stopped:
-		}
-	}()
-
-	readErr := readLines(pr, line)
-	pr.Close()
-	waitErr := cmd.Wait()
-	close(stopped)
-	// Whatever the playbook left in its group (a forked helper) goes with it.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	// The same writer for both makes os/exec use one pipe, which keeps the
+	// lines in the order the process wrote them.
+	lw := &lineWriter{line: line}
+	cmd.Stdout, cmd.Stderr = lw, lw
+	err = proc.Run(ctx, cmd)
+	lw.flush()
 	res.End = time.Now()
-	res.ExitCode = cmd.ProcessState.ExitCode()
-
+	res.ExitCode = proc.ExitCode(err)
 	if ctx.Err() != nil {
-		<-killed
 		return res, fmt.Errorf("%s cancelled: %w", filepath.Base(c.Path), ctx.Err())
 	}
 	var ee *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &ee) {
-		return res, waitErr
-	}
-	if readErr != nil {
-		return res, fmt.Errorf("read output: %w", readErr)
+	if err != nil && !errors.As(err, &ee) {
+		return res, fmt.Errorf("run %s: %w", c.Path, err)
 	}
 	return res, nil
 }
 
-func readLines(r io.Reader, line func(string)) error {
-	br := bufio.NewReaderSize(r, 64*1024)
+// lineWriter hands complete lines to line; os/exec calls Write from one
+// goroutine at a time when Stdout and Stderr are the same writer.
+type lineWriter struct {
+	line func(string)
+	buf  []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
 	for {
-		s, err := br.ReadString('\n')
-		if len(s) > 0 {
-			if s[len(s)-1] == '\n' {
-				s = s[:len(s)-1]
-			}
-			if line != nil {
-				line(s)
-			}
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
 		}
-		if err == io.EOF {
-			return nil
+		if w.line != nil {
+			w.line(string(w.buf[:i]))
 		}
-		if err != nil {
-			return err
-		}
+		w.buf = w.buf[i+1:]
 	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() {
+	if len(w.buf) > 0 && w.line != nil {
+		w.line(string(w.buf))
+	}
+	w.buf = nil
 }
 
 // closeControlMasters ends the SSH control masters of a run: they detach
