@@ -12,6 +12,7 @@ func netboxCommand() *cli.Command {
 		Usage: "NetBox, the source of truth, and the device state machine",
 		Subcommands: []*cli.Command{
 			netboxStatesCommand(),
+			netboxCheckCommand(), netboxSetupCommand(),
 		},
 	}
 }

@@ -13,7 +13,7 @@ import (
 type filterFunc func(s *store, vals []string) (func(o *object) bool, string)
 
 // reserved are the query parameters that are not filters.
-var reserved = map[string]bool{"limit": true, "offset": true, "brief": true, "ordering": true, "fields": true, "format": true}
+var reserved = map[string]bool{"limit": true, "offset": true, "brief": true, "ordering": true, "fields": true, "format": true, "exclude": true}
 
 const msgUnknownFilter = "Unknown filter. NetBox ignores unknown query parameters; the test double refuses them so that a typo cannot silently match every object."
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -577,6 +578,17 @@ func selectFields(k *kind, q url.Values, brief bool) []string {
 	}
 	if brief {
 		return k.briefSet
+	}
+	// NetBox leaves fields out of list answers on ?exclude=, which clients
+	// use to skip the costly config_context of devices.
+	if ex := q["exclude"]; len(ex) > 0 {
+		set := make([]string, 0, len(k.fields))
+		for _, f := range k.fields {
+			if !slices.Contains(ex, f.name) {
+				set = append(set, f.name)
+			}
+		}
+		return set
 	}
 	return nil
 }

@@ -1,0 +1,86 @@
+package netbox_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/osism/go-osism/netbox"
+	"github.com/osism/go-osism/netbox/netboxtest"
+	"github.com/osism/go-osism/statemachine"
+)
+
+// A webhook receiver checks NetBox's signature before it trusts the body.
+func ExampleVerifySignature() {
+	body := []byte(`{"event":"updated","model":"device","data":{"id":7,"name":"node-1"}}`)
+	header := netbox.Sign("s3cret", body) // what NetBox sends in X-Hook-Signature
+
+	fmt.Println(netbox.VerifySignature("s3cret", body, header))
+	fmt.Println(netbox.VerifySignature("other", body, header))
+	fmt.Println(netbox.VerifySignature("s3cret", body, ""))
+
+	p, _ := netbox.ParseWebhook(body)
+	d, _ := p.Device()
+	fmt.Println(p.Event, p.Model, d.Name)
+	// Output:
+	// <nil>
+	// netbox webhook signature: does not match the body
+	// netbox webhook signature: missing X-Hook-Signature header
+	// updated device node-1
+}
+
+// The state machine keeps its record in NetBox's custom fields.
+func ExampleStore() {
+	srv, err := netboxtest.Start(netboxtest.WithSampleFabric())
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	c, err := netbox.New(netbox.Config{URL: srv.URL(), Token: srv.TokenV2()})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	store := netbox.NewStore(c)
+	rec, _ := store.Load(ctx, "node-1")
+	fmt.Printf("%+v\n", rec)
+	_ = store.Save(ctx, "node-1", statemachine.Record{State: "b-phase_1", Transition: "from_a-to_b-phase_1"})
+	rec, _ = store.Load(ctx, "node-1")
+	fmt.Printf("%+v\n", rec)
+	// Output:
+	// {State:a Transition:}
+	// {State:b-phase_1 Transition:from_a-to_b-phase_1}
+}
+
+// Phase 1 of a transition: make NetBox match the device's desired state.
+func ExampleClient_Apply() {
+	srv, err := netboxtest.Start(netboxtest.WithSampleFabric())
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	c, err := netbox.New(netbox.Config{URL: srv.URL(), Token: srv.Token()})
+	if err != nil {
+		panic(err)
+	}
+	ds, err := netbox.LoadDesiredState("testdata/desired", "dc1", "node-1", "b")
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	done, err := c.Apply(ctx, "node-1", ds)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(done)
+	again, _ := c.Plan(ctx, "node-1", ds)
+	fmt.Println(again)
+	// Output:
+	// node-1: 6 changes
+	//   create interface node-1 loopback0: type virtual
+	//   create ip-address 10.10.1.21/32: on node-1 loopback0
+	//   update interface node-1 eth0: label "" -> "11:eth0 / 42:swp1", mode "" -> "tagged", untagged_vlan set, tagged_vlans 0 -> 2
+	//   update interface leaf-1 swp1: label "" -> "42:swp1 / 11:eth0", mode "" -> "tagged", untagged_vlan set, tagged_vlans 0 -> 2
+	//   update interface node-1 eth1: label "" -> "11:eth1 / rack-2-42:swp1", description "" -> "storage uplink", mode "" -> "tagged", mtu -> 9000, tagged_vlans 0 -> 2
+	//   update interface leaf-2 swp1: label "" -> "42:swp1 / rack-1-11:eth1", mode "" -> "tagged", tagged_vlans 0 -> 2
+	// node-1: no changes
+}
