@@ -27,6 +27,13 @@ func commands() []*cli.Command {
 		demoCommand(),
 		completionCommand(),
 		netboxCommand(),
+		workerCommand(),
+		serviceCommand(),
+		statusCommand(),
+		taskCommand(),
+		logCommand(),
+		lockCommand(),
+		unlockCommand(),
 	}
 }
 

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/services"
+)
+
+// busClient connects to the configured broker. Commands that inspect the
+// bus need a broker; a standalone bus of their own would be empty.
+func busClient(c *cli.Context) (*osism.Client, error) {
+	cfg, err := osism.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Standalone() {
+		return nil, fmt.Errorf("no broker configured: set %s or broker.url in %s", osism.EnvBrokerURL, osism.SystemConfigPath)
+	}
+	return osism.Dial(c.Context, cfg)
+}
+
+func workerCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "worker",
+		Usage:     "run the task handlers of one or more queues",
+		ArgsUsage: "<queue>...",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "concurrency", Value: 1, Usage: "tasks of each queue that run at once"},
+			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "how long running tasks may finish on shutdown"},
+			&cli.StringFlag{Name: "id", Usage: "worker name (default host-pid-random)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("worker: name one or more queues (%s)", queueList())
+			}
+			if c.Int("concurrency") < 1 {
+				return usagef("worker --concurrency %d: expected 1 or more", c.Int("concurrency"))
+			}
+			queues := map[osism.Queue]int{}
+			for _, a := range c.Args().Slice() {
+				q := osism.Queue(a)
+				if err := q.Validate(); err != nil {
+					return usagef("worker: %v", err)
+				}
+				queues[q] = c.Int("concurrency")
+			}
+			client, err := busClient(c)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			w, err := services.NewWorker(client, services.WorkerConfig{Queues: queues, ID: c.String("id"), Grace: c.Duration("grace")})
+			if err != nil {
+				return err
+			}
+			return w.Run(c.Context)
+		},
+	}
+}
+
+func queueList() string {
+	qs := make([]string, 0, 7)
+	for _, q := range osism.Queues() {
+		qs = append(qs, string(q))
+	}
+	return strings.Join(qs, ", ")
+}
+
+func serviceCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "service",
+		Usage: "run one service of the manager",
+		Subcommands: []*cli.Command{{
+			Name:  "broker",
+			Usage: "run the embedded NATS broker with JetStream",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "client address host:port"},
+				&cli.StringFlag{Name: "name", Usage: "server name, unique in a cluster (default the host name)"},
+				&cli.StringFlag{Name: "store-dir", Value: services.DefaultStoreDir, Usage: "JetStream store directory"},
+				&cli.BoolFlag{Name: "memory", Usage: "keep everything in memory (for trials)"},
+				&cli.BoolFlag{Name: "sync-always", Usage: "fsync every write (safe across power loss, much slower)"},
+				&cli.StringFlag{Name: "cluster-name", Usage: "join a cluster of this name"},
+				&cli.StringFlag{Name: "cluster-listen", Value: "127.0.0.1:6222", Usage: "cluster address host:port"},
+				&cli.StringSliceFlag{Name: "route", Usage: "nats-route://host:port of every cluster node (repeat)"},
+				&cli.StringFlag{Name: "user", EnvVars: []string{osism.EnvBrokerUser}, Usage: "require this user"},
+				&cli.StringFlag{Name: "password", EnvVars: []string{osism.EnvBrokerPassword}, Usage: "password of --user"},
+			},
+			Action: func(c *cli.Context) error {
+				host, port, err := splitHostPort(c.String("listen"))
+				if err != nil {
+					return usagef("service broker --listen: %v", err)
+				}
+				cfg := services.BrokerConfig{
+					Name: c.String("name"), Host: host, Port: port, StoreDir: c.String("store-dir"),
+					Memory: c.Bool("memory"), SyncAlways: c.Bool("sync-always"),
+					User: c.String("user"), Password: c.String("password"),
+					Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+				}
+				if name := c.String("cluster-name"); name != "" {
+					ch, cp, err := splitHostPort(c.String("cluster-listen"))
+					if err != nil {
+						return usagef("service broker --cluster-listen: %v", err)
+					}
+					cfg.Cluster = services.ClusterConfig{Name: name, Host: ch, Port: cp, Routes: c.StringSlice("route")}
+				}
+				b, err := services.NewBroker(cfg)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				return b.Run(c.Context)
+			},
+		}},
+	}
+}
+
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q: expected host:port", s)
+	}
+	var port int
+	if _, err := fmt.Sscanf(s[i+1:], "%d", &port); err != nil || port < -1 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: expected a port number (-1: any free port) after the colon", s)
+	}
+	return s[:i], port, nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the state of the manager",
+		Subcommands: []*cli.Command{{
+			Name:  "workers",
+			Usage: "list the workers that are alive",
+			Flags: []cli.Flag{formatFlag("table", "json")},
+			Action: func(c *cli.Context) error {
+				client, err := busClient(c)
+				if err != nil {
+					return err
+				}
+				defer client.Close()
+				ws, err := client.Workers(c.Context)
+				if err != nil {
+					return err
+				}
+				if c.String("format") == "json" {
+					if ws == nil {
+						ws = []osism.WorkerInfo{}
+					}
+					return printJSON(c.App.Writer, ws)
+				}
+				rows := make([][]string, 0, len(ws))
+				for _, w := range ws {
+					qs := make([]string, len(w.Queues))
+					for i, q := range w.Queues {
+						qs[i] = string(q)
+					}
+					running := strings.Join(w.Running, ",")
+					if w.Held {
+						running += " (held)"
+					}
+					rows = append(rows, []string{w.ID, w.Host, fmt.Sprint(w.PID), strings.Join(qs, ","),
+						w.Uptime().Round(time.Second).String(), running})
+				}
+				return printTable(c.App.Writer, []string{"WORKER", "HOST", "PID", "QUEUES", "UPTIME", "RUNNING"}, rows)
+			},
+		}},
+	}
+}
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "lock",
+		Usage: "hold all workers: they start no new task until osism unlock (running tasks go on)",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "reason", Usage: "why, for whoever finds the hold"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("lock: no arguments expected, got %q", c.Args().First())
+			}
+			client, err := busClient(c)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			if err := client.SetHold(c.Context, c.String("reason")); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, "workers hold: no new tasks start until osism unlock")
+			return nil
+		},
+	}
+}
+
+func unlockCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "unlock",
+		Usage: "end the hold of osism lock",
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unlock: no arguments expected, got %q", c.Args().First())
+			}
+			client, err := busClient(c)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			if err := client.ReleaseHold(c.Context); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, "workers released")
+			return nil
+		},
+	}
+}
+
+// exitStatus turns a task's exit status into the command's. The wrapping
+// keeps urfave/cli from exiting by itself, so main's exitCode maps it.
+func exitStatus(code int) error {
+	if code == 0 {
+		return nil
+	}
+	if code < 0 {
+		code = exitFailure
+	}
+	return fmt.Errorf("%w", taskStatus(code))
+}
+
+// taskStatus is a task's exit status as the command's; it prints nothing.
+type taskStatus int
+
+func (taskStatus) Error() string   { return "" }
+func (s taskStatus) ExitCode() int { return int(s) }
+
+var errNoTask = errors.New("expected one task id")
+
+// taskID reads the one argument of a task command.
+func taskID(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", usagef("%s: %v, got %d arguments", c.Command.FullName(), errNoTask, c.NArg())
+	}
+	id := c.Args().First()
+	if !osism.ValidID(id) {
+		return "", usagef("%s: task id %q: expected 26 characters such as 01jd6x9m2k8q4r7s3t5v0w1y2z", c.Command.FullName(), id)
+	}
+	return id, nil
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/services"
+	"github.com/osism/go-osism/services/bustest"
+)
+
+// The bus commands run against an embedded bus; t.Setenv keeps these
+// tests serial.
+func TestBusCommands(t *testing.T) {
+	bus := bustest.New(t, nil)
+	t.Setenv(osism.EnvBrokerURL, bus.URL())
+	t.Setenv(osism.EnvTaskStorage, "memory")
+	t.Setenv(osism.EnvConfigFile, filepath.Join(t.TempDir(), "none.yaml"))
+	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Workers: services.Handlers(), ID: "w1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := bus.Client.Submit(ctx, osism.NoopArgs{Lines: 2}, nil)
+	require.NoError(t, err)
+	_, err = bus.Client.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	failed, err := bus.Client.Submit(ctx, osism.NoopArgs{Lines: -1}, nil)
+	require.NoError(t, err)
+	_, err = bus.Client.Wait(ctx, failed.ID)
+	require.NoError(t, err)
+
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{name: "status workers", args: []string{"status", "workers"}, want: []string{"WORKER", "w1", "conductor"}},
+		{name: "task list", args: []string{"task", "list"}, want: []string{res.ID, "osism.noop", "succeeded", failed.ID, "failed"}},
+		{name: "task list by state", args: []string{"task", "list", "--state", "failed", "--format", "json"}, want: []string{failed.ID}},
+		{name: "task show", args: []string{"task", "show", res.ID}, want: []string{"state", "succeeded", "exit status", "w1"}},
+		{name: "task wait, succeeded", args: []string{"task", "wait", res.ID}, want: []string{"succeeded"}},
+		{name: "task wait, failed", args: []string{"task", "wait", failed.ID}, code: exitFailure, want: []string{"lines -1: expected 0 or more"}},
+		{name: "log", args: []string{"log", res.ID}, want: []string{"line 1\nline 2\n"}},
+		{name: "log --follow", args: []string{"log", "--follow", res.ID}, want: []string{"line 1\nline 2\n"}},
+		{name: "revoke a finished task", args: []string{"task", "revoke", res.ID}, code: exitFailure},
+		{name: "lock", args: []string{"lock", "--reason", "test"}, want: []string{"hold"}},
+		{name: "unlock", args: []string{"unlock"}, want: []string{"released"}},
+		{name: "bad id", args: []string{"task", "show", "nope"}, code: exitUsage},
+		{name: "unknown id", args: []string{"task", "show", "01hzzzzzzzzzzzzzzzzzzzzzzz"}, code: exitFailure},
+		{name: "bad state", args: []string{"task", "list", "--state", "done"}, code: exitUsage},
+		{name: "worker without queue", args: []string{"worker"}, code: exitUsage},
+		{name: "bad format", args: []string{"status", "workers", "--format", "xml"}, code: exitUsage},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := run(t, tc.args...)
+			require.Equal(t, tc.code, code, "output: %s", out)
+			for _, w := range tc.want {
+				require.Contains(t, out, w)
+			}
+		})
+	}
+
+	out, code := run(t, "task", "list", "--format", "json")
+	require.Equal(t, exitOK, code)
+	var ts []osism.Task
+	require.NoError(t, json.Unmarshal([]byte(out), &ts))
+	require.Len(t, ts, 2)
+	require.Equal(t, failed.ID, ts[0].ID, "newest first")
+}
+
+func TestBusCommandsWithoutBroker(t *testing.T) {
+	t.Setenv(osism.EnvBrokerURL, "")
+	t.Setenv(osism.EnvConfigFile, filepath.Join(t.TempDir(), "none.yaml"))
+	_, code := run(t, "status", "workers")
+	require.Equal(t, exitFailure, code)
+}

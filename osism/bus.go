@@ -1,0 +1,122 @@
+package osism
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The names of the bus on the broker; other programs (and nats CLI users)
+// may rely on them.
+const (
+	TaskStream     = "OSISM_TASKS"   // work-queue stream of queued tasks
+	OutputStream   = "OSISM_OUTPUT"  // output lines, kept for a day
+	TaskBucket     = "osism-tasks"   // task records and de-duplication keys
+	LockBucket     = "osism-locks"   // locks and the global hold
+	WorkerBucket   = "osism-workers" // worker announcements
+	taskSubjectPre = "osism.tasks."
+	outputPre      = "osism.output."
+	cancelPre      = "osism.cancel."
+	consumerPre    = "osism-"
+	taskKeyPre     = "task."
+	dedupKeyPre    = "dedup."
+	lockKeyPre     = "lock."
+	holdKey        = "hold"
+
+	// OutputRetention is how long output lines are kept.
+	OutputRetention = 24 * time.Hour
+	// workerBeat is how often a worker announces itself; an announcement
+	// older than three beats means the worker is gone.
+	workerBeat = 5 * time.Second
+
+	hdrKind    = "Osism-Kind"
+	hdrCreated = "Osism-Created"
+	hdrTimeout = "Osism-Timeout"
+	hdrReply   = "Osism-Reply"
+	hdrDedup   = "Osism-Dedup"
+	hdrExit    = "Osism-Exit"
+)
+
+// TaskSubject is the subject a task of queue q with id id is published on.
+func TaskSubject(q Queue, id string) string { return taskSubjectPre + string(q) + "." + id }
+
+// OutputSubject is the subject of the output lines of task id.
+func OutputSubject(id string) string { return outputPre + id }
+
+func kvSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
+
+// provision creates the streams and buckets of the bus, or updates their
+// limits to cfg.
+func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) error {
+	storage := jetstream.FileStorage
+	if cfg.Storage == StorageMemory {
+		storage = jetstream.MemoryStorage
+	}
+	retention := time.Duration(cfg.RetentionDays) * 24 * time.Hour
+	streams := []jetstream.StreamConfig{{
+		Name:        TaskStream,
+		Description: "osism: queued tasks",
+		Subjects:    []string{taskSubjectPre + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      retention,
+		Duplicates:  2 * time.Minute,
+	}, {
+		Name:        OutputStream,
+		Description: "osism: task output lines",
+		Subjects:    []string{outputPre + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      OutputRetention,
+		Discard:     jetstream.DiscardOld,
+	}}
+	for _, sc := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
+		}
+	}
+	buckets := []jetstream.KeyValueConfig{{
+		Bucket:      TaskBucket,
+		Description: "osism: task records",
+		// A task writes three revisions (queued, running, final). Keeping
+		// them all spares the file store a removal (a tombstone write) on
+		// every state change; the retention removes them in bulk later.
+		History:  5,
+		TTL:      retention,
+		Storage:  storage,
+		Replicas: cfg.Replicas,
+	}, {
+		Bucket:         LockBucket,
+		Description:    "osism: locks and the global hold",
+		Storage:        storage,
+		Replicas:       cfg.Replicas,
+		LimitMarkerTTL: time.Second,
+	}, {
+		Bucket:      WorkerBucket,
+		Description: "osism: live workers",
+		TTL:         3 * workerBeat,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	}}
+	for _, kc := range buckets {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("provision bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// isWrongLastSeq reports a failed compare-and-set on a stream subject.
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}

@@ -1,0 +1,715 @@
+package osism
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Client submits and watches tasks, takes locks and lists workers. It is
+// safe for concurrent use. Create it with [Dial] or [NewClient].
+type Client struct {
+	nc     *nats.Conn
+	ownsNC bool
+	js     jetstream.JetStream
+	cfg    TaskConfig
+	log    *slog.Logger
+
+	tasks   jetstream.KeyValue
+	locks   jetstream.KeyValue
+	workers jetstream.KeyValue
+	taskStr jetstream.Stream
+	outStr  jetstream.Stream
+
+	// Workers report the end of a task on its reply subject, under this
+	// client's prefix; one subscription serves every Wait, because one
+	// watcher per task would cost most of the bus's throughput. Tasks
+	// submitted here are pending until their reply is collected by Wait;
+	// uncollected replies are forgotten after a while (Wait then reads the
+	// record).
+	replyPre string
+	replySub *nats.Subscription
+	mu       sync.Mutex
+	pending  map[string]*pendingTask
+	doneQ    []doneEntry // replies not collected yet, oldest first
+}
+
+type pendingTask struct {
+	done chan struct{}
+	t    *Task
+}
+
+type doneEntry struct {
+	id string
+	at time.Time
+}
+
+// Bounds of uncollected replies and of tasks pending without a reply.
+const (
+	keepReplies = 10_000
+	keepFor     = time.Minute
+	maxPending  = 100_000
+)
+
+// ClientOpts are the knobs of [NewClient]; nil means the defaults.
+type ClientOpts struct {
+	// Tasks says how streams and buckets are provisioned and tasks
+	// delivered.
+	Tasks TaskConfig
+	// Logger receives the client's and its workers' logs; default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Dial connects to the broker of cfg and returns a client that owns the
+// connection. It fails for standalone mode (no broker URL): services
+// provides the embedded broker for that.
+func Dial(ctx context.Context, cfg Config, extra ...nats.Option) (*Client, error) {
+	if cfg.Standalone() {
+		return nil, errors.New("dial: no broker URL configured (standalone mode needs an embedded broker, see package services)")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := cfg.Broker.NATSOptions()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(cfg.Broker.URL, append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("dial broker %s: %w", cfg.Broker.URL, err)
+	}
+	c, err := NewClient(ctx, nc, &ClientOpts{Tasks: cfg.Tasks})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.ownsNC = true
+	return c, nil
+}
+
+// NATSOptions turns the credentials and TLS settings into connection
+// options.
+func (b BrokerConfig) NATSOptions() ([]nats.Option, error) {
+	name := b.Name
+	if name == "" {
+		name = "osism " + filepath.Base(os.Args[0])
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+	}
+	switch {
+	case b.User != "":
+		opts = append(opts, nats.UserInfo(b.User, string(b.Password)))
+	case b.Token != "":
+		opts = append(opts, nats.Token(string(b.Token)))
+	case b.NKeySeedFile != "":
+		o, err := nats.NkeyOptionFromSeed(b.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker nkey_seed_file %s: %w", b.NKeySeedFile, err)
+		}
+		opts = append(opts, o)
+	case b.CredsFile != "":
+		if _, err := os.Stat(b.CredsFile); err != nil {
+			return nil, fmt.Errorf("broker creds_file: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(b.CredsFile))
+	}
+	if b.TLS.CAFile != "" {
+		opts = append(opts, nats.RootCAs(b.TLS.CAFile))
+	}
+	if b.TLS.CertFile != "" {
+		opts = append(opts, nats.ClientCert(b.TLS.CertFile, b.TLS.KeyFile))
+	}
+	if b.TLS.Enabled() {
+		opts = append(opts, nats.Secure())
+	}
+	return opts, nil
+}
+
+// NewClient returns a client over an open connection, which the caller
+// keeps and closes. It creates the streams and buckets of the bus when they
+// are missing and brings their limits to opts.Tasks.
+func NewClient(ctx context.Context, nc *nats.Conn, opts *ClientOpts) (*Client, error) {
+	if opts == nil {
+		opts = &ClientOpts{}
+	}
+	if err := (Config{Tasks: opts.Tasks}).Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		nc:      nc,
+		cfg:     opts.Tasks.withDefaults(),
+		log:     opts.Logger,
+		pending: make(map[string]*pendingTask),
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(30*time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	c.js = js
+	if err := provision(ctx, js, c.cfg); err != nil {
+		return nil, err
+	}
+	if c.tasks, err = js.KeyValue(ctx, TaskBucket); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", TaskBucket, err)
+	}
+	if c.locks, err = js.KeyValue(ctx, LockBucket); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", LockBucket, err)
+	}
+	if c.workers, err = js.KeyValue(ctx, WorkerBucket); err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", WorkerBucket, err)
+	}
+	if c.taskStr, err = js.Stream(ctx, TaskStream); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", TaskStream, err)
+	}
+	if c.outStr, err = js.Stream(ctx, OutputStream); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", OutputStream, err)
+	}
+	c.replyPre = nc.NewInbox() + "."
+	c.replySub, err = nc.Subscribe(c.replyPre+"*", c.onReply)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to task replies: %w", err)
+	}
+	return c, nil
+}
+
+// Close ends the client; it closes the connection when [Dial] opened it.
+func (c *Client) Close() error {
+	err := c.replySub.Unsubscribe()
+	if c.ownsNC {
+		c.nc.Close()
+		return nil
+	}
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		return nil
+	}
+	return err
+}
+
+// Conn returns the client's connection.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// JetStream returns the client's JetStream context.
+func (c *Client) JetStream() jetstream.JetStream { return c.js }
+
+// TaskConfig returns the settings the client works with, defaults filled.
+func (c *Client) TaskConfig() TaskConfig { return c.cfg }
+
+func (c *Client) onReply(m *nats.Msg) {
+	id := m.Subject[len(c.replyPre):]
+	var t Task
+	if err := json.Unmarshal(m.Data, &t); err != nil {
+		c.log.Warn("undecodable task reply", "task", id, "err", err)
+		return
+	}
+	if rev := m.Header.Get("Osism-Revision"); rev != "" {
+		t.Revision, _ = strconv.ParseUint(rev, 10, 64)
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pending[id]
+	if p == nil || p.t != nil {
+		return
+	}
+	p.t = &t
+	close(p.done)
+	c.doneQ = append(c.doneQ, doneEntry{id, now})
+	n := 0
+	for n < len(c.doneQ) && (len(c.doneQ)-n > keepReplies || now.Sub(c.doneQ[n].at) > keepFor) {
+		if q := c.pending[c.doneQ[n].id]; q != nil && q.t != nil {
+			delete(c.pending, c.doneQ[n].id)
+		}
+		n++
+	}
+	if n > 0 {
+		c.doneQ = append(c.doneQ[:0], c.doneQ[n:]...)
+	}
+}
+
+func (c *Client) addPending(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) >= maxPending {
+		// Tasks that never ended (no worker serves their queue) are
+		// forgotten first; Wait reads their record instead.
+		for k, p := range c.pending {
+			if p.t == nil {
+				delete(c.pending, k)
+				break
+			}
+		}
+	}
+	c.pending[id] = &pendingTask{done: make(chan struct{})}
+}
+
+func (c *Client) takePending(id string) *pendingTask {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending[id]
+}
+
+func (c *Client) dropPending(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, id)
+}
+
+// SubmitOpts are per-task options of [Client.Submit]; nil means none.
+type SubmitOpts struct {
+	// Queue overrides the kind's queue.
+	Queue Queue
+	// DedupKey refuses a second task with the same key while the first is
+	// queued or running (and for TaskConfig.DedupWindow after it
+	// finished): Submit then returns the first task's id with Duplicate set.
+	DedupKey string
+	// Timeout ends the task (as failed) when it runs longer.
+	Timeout time.Duration
+}
+
+// SubmitResult says which task a submission is.
+type SubmitResult struct {
+	ID string
+	// Duplicate is set when an earlier task with the same DedupKey stands
+	// in for this one; ID is that task's.
+	Duplicate bool
+}
+
+// Submit queues a task and returns its id once the broker stored it.
+func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (SubmitResult, error) {
+	if args == nil {
+		return SubmitResult{}, errors.New("submit: nil task arguments")
+	}
+	if opts == nil {
+		opts = &SubmitOpts{}
+	}
+	kind := args.Kind()
+	if err := validKind(kind); err != nil {
+		return SubmitResult{}, fmt.Errorf("submit: %w", err)
+	}
+	q := args.Queue()
+	if opts.Queue != "" {
+		q = opts.Queue
+	}
+	if err := q.Validate(); err != nil {
+		return SubmitResult{}, fmt.Errorf("submit %s: %w", kind, err)
+	}
+	if opts.Timeout < 0 {
+		return SubmitResult{}, fmt.Errorf("submit %s: timeout %s: expected a positive duration", kind, opts.Timeout)
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("submit %s: encode arguments: %w", kind, err)
+	}
+	id := newID()
+	if opts.DedupKey != "" {
+		existing, dup, err := c.claimDedup(ctx, opts.DedupKey, id)
+		if err != nil {
+			return SubmitResult{}, fmt.Errorf("submit %s: %w", kind, err)
+		}
+		if dup {
+			return SubmitResult{ID: existing, Duplicate: true}, nil
+		}
+	}
+	now := time.Now().UTC()
+	rec := Task{
+		ID: id, Kind: kind, Queue: q, State: StateQueued, Args: raw,
+		DedupKey: opts.DedupKey, Timeout: opts.Timeout, CreatedAt: now,
+		Reply: c.replyPre + id,
+	}
+	recb, err := json.Marshal(&rec)
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("submit %s: encode record: %w", kind, err)
+	}
+	// The record and the task go out together; a worker may write
+	// "running" before "queued" lands, and the create-if-absent keeps
+	// "queued" from overwriting it.
+	recF, err := c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+id), Data: recb},
+		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithStallWait(5*time.Second))
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("submit %s: record: %w", kind, err)
+	}
+	c.addPending(id)
+	m := &nats.Msg{Subject: TaskSubject(q, id), Data: raw, Header: nats.Header{}}
+	m.Header.Set(hdrKind, kind)
+	m.Header.Set(hdrCreated, strconv.FormatInt(now.UnixNano(), 10))
+	m.Header.Set(hdrReply, rec.Reply)
+	if opts.Timeout > 0 {
+		m.Header.Set(hdrTimeout, opts.Timeout.String())
+	}
+	if opts.DedupKey != "" {
+		m.Header.Set(hdrDedup, opts.DedupKey)
+	}
+	taskF, err := c.js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
+	if err != nil {
+		c.dropPending(id)
+		return SubmitResult{}, fmt.Errorf("submit %s: %w", kind, err)
+	}
+	recErr := waitAck(ctx, recF)
+	if taskErr := waitAck(ctx, taskF); taskErr != nil {
+		c.dropPending(id)
+		rec.State, rec.Error, rec.ExitStatus, rec.FinishedAt = StateFailed, "not queued: "+taskErr.Error(), ExitFailure, time.Now().UTC()
+		if b, err := json.Marshal(&rec); err == nil {
+			_, _ = c.tasks.Put(context.WithoutCancel(ctx), taskKeyPre+id, b)
+		}
+		return SubmitResult{}, fmt.Errorf("submit %s to queue %s: %w", kind, q, taskErr)
+	}
+	if recErr != nil && !isWrongLastSeq(recErr) {
+		c.log.Warn("task queued but its record was not written", "task", id, "kind", kind, "err", recErr)
+	}
+	return SubmitResult{ID: id}, nil
+}
+
+func waitAck(ctx context.Context, f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func dedupKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return dedupKeyPre + hex.EncodeToString(sum[:20])
+}
+
+// claimDedup makes id the holder of key, or returns the live task that
+// holds it.
+func (c *Client) claimDedup(ctx context.Context, key, id string) (string, bool, error) {
+	k := dedupKey(key)
+	for range 5 {
+		_, err := c.tasks.Create(ctx, k, []byte(id))
+		if err == nil {
+			return id, false, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return "", false, fmt.Errorf("de-duplication key %q: %w", key, err)
+		}
+		e, err := c.tasks.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("de-duplication key %q: %w", key, err)
+		}
+		holder := string(e.Value())
+		t, err := c.Get(ctx, holder)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return "", false, err
+		case !t.State.Finished():
+			return holder, true, nil
+		case time.Since(t.FinishedAt) < c.cfg.DedupWindow:
+			return holder, true, nil
+		}
+		if _, err := c.tasks.Update(ctx, k, []byte(id), e.Revision()); err == nil {
+			return id, false, nil
+		} else if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return "", false, fmt.Errorf("de-duplication key %q: %w", key, err)
+		}
+	}
+	return "", false, fmt.Errorf("de-duplication key %q: contended, try again", key)
+}
+
+// Get returns the record of task id; errors.Is(err, ErrNotFound) when
+// there is none.
+func (c *Client) Get(ctx context.Context, id string) (*Task, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	e, err := c.tasks.Get(ctx, taskKeyPre+id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", id, err)
+	}
+	return decodeTask(e)
+}
+
+func decodeTask(e jetstream.KeyValueEntry) (*Task, error) {
+	var t Task
+	if err := json.Unmarshal(e.Value(), &t); err != nil {
+		return nil, fmt.Errorf("task record %s: %w", e.Key(), err)
+	}
+	t.Revision = e.Revision()
+	return &t, nil
+}
+
+// Wait blocks until task id finished and returns its record. A task that
+// failed is not an error of Wait: see [Task.Err].
+func (c *Client) Wait(ctx context.Context, id string) (*Task, error) {
+	p := c.takePending(id)
+	if p == nil {
+		return c.watchUntilFinished(ctx, id)
+	}
+	// The reply is the fast path; the poll covers a reply lost in a
+	// reconnect.
+	poll := time.NewTicker(2 * time.Second)
+	defer poll.Stop()
+	for {
+		select {
+		case <-p.done:
+			c.dropPending(id)
+			return p.t, nil
+		case <-poll.C:
+			t, err := c.Get(ctx, id)
+			if err != nil || t.State.Finished() {
+				c.dropPending(id)
+				return t, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// watchUntilFinished waits on the task's record, for tasks another client
+// submitted.
+func (c *Client) watchUntilFinished(ctx context.Context, id string) (*Task, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	w, err := c.tasks.Watch(ctx, taskKeyPre+id)
+	if err != nil {
+		return nil, fmt.Errorf("watch task %s: %w", id, err)
+	}
+	defer func() { _ = w.Stop() }()
+	seen := false
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("watch task %s: watcher closed", id)
+			}
+			if e == nil && !seen {
+				// The watcher replayed nothing: there is no such task.
+				return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			seen = true
+			t, err := decodeTask(e)
+			if err != nil {
+				return nil, err
+			}
+			if t.State.Finished() {
+				return t, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Cancel cancels task id: a queued task never starts, a running task's
+// handler sees its context cancelled (and what it runs is killed). It
+// returns ErrFinished for a task that already ended.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	t, err := c.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if t.State.Finished() {
+		return fmt.Errorf("cancel task %s (%s): %w", id, t.State, ErrFinished)
+	}
+	// The broadcast reaches the worker that runs the task, or remembers the
+	// id at the worker that holds it but has not started it.
+	if err := c.nc.Publish(cancelPre+id, nil); err != nil {
+		return fmt.Errorf("cancel task %s: %w", id, err)
+	}
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("cancel task %s: %w", id, err)
+	}
+	for t.State == StateQueued {
+		// Take the queued task out of the stream so that no worker starts
+		// it later.
+		if m, err := c.taskStr.GetLastMsgForSubject(ctx, TaskSubject(t.Queue, id)); err == nil {
+			if err := c.taskStr.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return fmt.Errorf("cancel task %s: remove from queue %s: %w", id, t.Queue, err)
+			}
+		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("cancel task %s: %w", id, err)
+		}
+		done := *t
+		done.State, done.ExitStatus, done.Error, done.FinishedAt = StateCancelled, ExitCancelled, "cancelled before it started", time.Now().UTC()
+		b, err := json.Marshal(&done)
+		if err != nil {
+			return err
+		}
+		rev, err := c.tasks.Update(ctx, taskKeyPre+id, b, t.Revision)
+		if err == nil {
+			done.Revision = rev
+			c.reply(&done)
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("cancel task %s: %w", id, err)
+		}
+		if t, err = c.Get(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reply tells the submitter of t that it finished.
+func (c *Client) reply(t *Task) {
+	if t.Reply == "" {
+		return
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return
+	}
+	m := &nats.Msg{Subject: t.Reply, Data: b, Header: nats.Header{}}
+	m.Header.Set("Osism-Revision", strconv.FormatUint(t.Revision, 10))
+	_ = c.nc.PublishMsg(m)
+}
+
+// ListOpts filter [Client.List]; zero fields match everything.
+type ListOpts struct {
+	States []State
+	Kind   string
+	Queue  Queue
+	// Since and Until bound the creation time.
+	Since, Until time.Time
+	// Limit keeps the newest Limit tasks; 0 keeps all.
+	Limit int
+}
+
+// List returns the recorded tasks that match opts, newest first.
+func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Task, error) {
+	if opts == nil {
+		opts = &ListOpts{}
+	}
+	w, err := c.tasks.Watch(ctx, taskKeyPre+"*", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []*Task
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e == nil {
+			break
+		}
+		t, err := decodeTask(e)
+		if err != nil {
+			c.log.Warn("skipping undecodable task record", "key", e.Key(), "err", err)
+			continue
+		}
+		if opts.match(t) {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Task) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	if opts.Limit > 0 && len(out) > opts.Limit {
+		out = out[:opts.Limit]
+	}
+	return out, nil
+}
+
+func (o *ListOpts) match(t *Task) bool {
+	if len(o.States) > 0 && !slices.Contains(o.States, t.State) {
+		return false
+	}
+	if o.Kind != "" && t.Kind != o.Kind {
+		return false
+	}
+	if o.Queue != "" && t.Queue != o.Queue {
+		return false
+	}
+	if !o.Since.IsZero() && t.CreatedAt.Before(o.Since) {
+		return false
+	}
+	if !o.Until.IsZero() && !t.CreatedAt.Before(o.Until) {
+		return false
+	}
+	return true
+}
+
+// WorkerInfo is what a live worker announces.
+type WorkerInfo struct {
+	ID      string    `json:"id"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Queues  []Queue   `json:"queues"`
+	Started time.Time `json:"started"`
+	// Running are the ids of the tasks it runs.
+	Running []string `json:"running"`
+	// Held reports that the worker waits for the global hold to end.
+	Held bool      `json:"held,omitempty"`
+	Seen time.Time `json:"seen"`
+}
+
+// Uptime is how long the worker has been running when it last announced
+// itself.
+func (w WorkerInfo) Uptime() time.Duration { return w.Seen.Sub(w.Started) }
+
+// Workers lists the workers alive now (announced within the last 15 s),
+// ordered by id.
+func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	w, err := c.workers.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []WorkerInfo
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e == nil {
+			break
+		}
+		var wi WorkerInfo
+		if err := json.Unmarshal(e.Value(), &wi); err != nil {
+			continue
+		}
+		out = append(out, wi)
+	}
+	slices.SortFunc(out, func(a, b WorkerInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}

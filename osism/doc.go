@@ -1,0 +1,37 @@
+// Package osism is the entry to the go-osism SDK: the configuration every
+// program shares and the task bus that carries the work an operator starts.
+//
+// Everything an operator starts (an Ansible role, a NetBox sync, a device
+// transition) is a task: a typed argument struct with a kind and a queue,
+// submitted by a [Client], run by a worker and recorded with its state,
+// output and result. The bus is NATS JetStream, embedded in the manager by
+// default and an external NATS cluster when one machine is outgrown:
+//
+//   - a work-queue stream (OSISM_TASKS, subjects osism.tasks.<queue>.<id>)
+//     holds queued tasks; the workers of a queue share one durable consumer,
+//     so a task runs on exactly one of them at a time;
+//   - every output line is a message on osism.output.<id> in a stream kept
+//     for a day (OSISM_OUTPUT), so a client attaches late, replays and
+//     follows; an end marker carries the exit status;
+//   - the state of every task (queued, running, succeeded, failed,
+//     cancelled; worker, times, result, error) is a record in the KV bucket
+//     osism-tasks, kept for a configurable number of days;
+//   - locks live in the KV bucket osism-locks with a time to live per key,
+//     and so does the global hold that stops workers from starting tasks;
+//   - workers announce themselves in the KV bucket osism-workers.
+//
+// A worker heartbeats the tasks it holds, so a long task is not handed to
+// another worker; when a worker dies its task is delivered again, at most
+// [TaskConfig.MaxDeliveries] times, and then recorded as failed with the
+// reason. A message the worker cannot decode, or a kind no handler knows,
+// becomes a failed task at once: it never blocks a queue.
+//
+// Handlers are typed, without reflection, in the manner of River: implement
+// [Worker] for an [Args] type and register it with [AddWorker]. A [Runner]
+// pulls the tasks of its queues and runs the handlers with a concurrency per
+// queue; it stops gracefully when its context ends.
+//
+// The embedded broker, the worker service and the standalone mode (a broker
+// and a worker inside one CLI command) are in package services; a bus for
+// tests is in services/bustest.
+package osism

@@ -1,0 +1,144 @@
+package osism
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+)
+
+// Worker runs the tasks of one kind, given by its argument type T. A
+// handler must return when ctx ends: ctx is cancelled when the task is
+// cancelled ([ErrCancelled] as context.Cause), times out, or its worker
+// shuts down and the grace period is over ([ErrShutdown]).
+type Worker[T Args] interface {
+	Work(ctx context.Context, job *Job[T]) error
+}
+
+// WorkFunc adapts a function to a [Worker].
+type WorkFunc[T Args] func(ctx context.Context, job *Job[T]) error
+
+// Work calls f.
+func (f WorkFunc[T]) Work(ctx context.Context, job *Job[T]) error { return f(ctx, job) }
+
+// Job is one run of a task, as its handler sees it.
+type Job[T Args] struct {
+	// Task is the record as the run started (id, attempt, queue, ...).
+	*Task
+	// Args are the decoded arguments.
+	Args T
+	// Output takes the task's output; every line becomes a message that
+	// followers see as it comes.
+	Output io.Writer
+
+	result json.RawMessage
+}
+
+// SetResult stores v, as JSON, as the task's result.
+func (j *Job[T]) SetResult(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("task %s result: %w", j.ID, err)
+	}
+	j.result = b
+	return nil
+}
+
+// handler is a registered worker with its argument type erased; the
+// closure that AddWorker builds knows T, so no reflection is needed.
+type handler struct {
+	kind  string
+	queue Queue
+	run   func(ctx context.Context, t *Task, out io.Writer) (json.RawMessage, error)
+}
+
+// decodeError marks arguments the handler's type cannot hold.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// Workers is the set of handlers a [Runner] knows, one per kind. The zero
+// value is not usable; create it with [NewWorkers].
+type Workers struct {
+	mu sync.RWMutex
+	m  map[string]*handler
+}
+
+// NewWorkers returns an empty set of handlers.
+func NewWorkers() *Workers { return &Workers{m: make(map[string]*handler)} }
+
+// AddWorker registers w as the handler of the kind of T. It fails when the
+// kind is invalid or already has a handler.
+func AddWorker[T Args](ws *Workers, w Worker[T]) error {
+	if ws == nil || ws.m == nil {
+		return errors.New("add worker: Workers not created with NewWorkers")
+	}
+	if w == nil {
+		return errors.New("add worker: nil worker")
+	}
+	var zero T
+	kind := zero.Kind()
+	if err := validKind(kind); err != nil {
+		return fmt.Errorf("add worker: %w", err)
+	}
+	h := &handler{kind: kind, queue: zero.Queue(), run: func(ctx context.Context, t *Task, out io.Writer) (json.RawMessage, error) {
+		job := &Job[T]{Task: t, Output: out}
+		if err := json.Unmarshal(t.Args, &job.Args); err != nil {
+			return nil, &decodeError{fmt.Errorf("arguments of kind %s do not decode into %T: %w", kind, job.Args, err)}
+		}
+		err := w.Work(ctx, job)
+		return job.result, err
+	}}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if _, ok := ws.m[kind]; ok {
+		return fmt.Errorf("add worker: kind %s already has a handler", kind)
+	}
+	ws.m[kind] = h
+	return nil
+}
+
+// AddWorkerFunc registers f as the handler of the kind of T.
+func AddWorkerFunc[T Args](ws *Workers, f func(ctx context.Context, job *Job[T]) error) error {
+	if f == nil {
+		return errors.New("add worker: nil function")
+	}
+	return AddWorker[T](ws, WorkFunc[T](f))
+}
+
+func (ws *Workers) lookup(kind string) *handler {
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	return ws.m[kind]
+}
+
+// Kinds returns the registered kinds, sorted.
+func (ws *Workers) Kinds() []string {
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	out := make([]string, 0, len(ws.m))
+	for k := range ws.m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Queues returns the default queues of the registered kinds, sorted and
+// without repeats.
+func (ws *Workers) Queues() []Queue {
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	var out []Queue
+	for _, h := range ws.m {
+		if !slices.Contains(out, h.queue) {
+			out = append(out, h.queue)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
