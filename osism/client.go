@@ -692,18 +692,12 @@ func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
+	entries, err := snapshot(ctx, w)
+	if err != nil {
+		return nil, err
+	}
 	var out []WorkerInfo
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case e = <-w.Updates():
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if e == nil {
-			break
-		}
+	for _, e := range entries {
 		var wi WorkerInfo
 		if err := json.Unmarshal(e.Value(), &wi); err != nil {
 			continue
@@ -712,4 +706,22 @@ func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 	}
 	slices.SortFunc(out, func(a, b WorkerInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// snapshot reads the entries a watcher replays up to its end-of-initial-data
+// marker (nil), then stops it.
+func snapshot(ctx context.Context, w jetstream.KeyWatcher) ([]jetstream.KeyValueEntry, error) {
+	defer func() { _ = w.Stop() }()
+	var out []jetstream.KeyValueEntry
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				return out, nil
+			}
+			out = append(out, e)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

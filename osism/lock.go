@@ -220,18 +220,12 @@ func (c *Client) Locks(ctx context.Context) ([]LockInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list locks: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
+	entries, err := snapshot(ctx, w)
+	if err != nil {
+		return nil, err
+	}
 	var out []LockInfo
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case e = <-w.Updates():
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if e == nil {
-			break
-		}
+	for _, e := range entries {
 		var v lockValue
 		if json.Unmarshal(e.Value(), &v) != nil {
 			continue
