@@ -12,7 +12,7 @@ import (
 // The names of the bus on the broker; other programs (and nats CLI users)
 // may rely on them.
 const (
-	TaskStream     = "OSISM_TASKS"   // work-queue stream of queued tasks
+	TaskStream     = "OSISM_TASKS"   // the queued tasks, consumed per queue
 	OutputStream   = "OSISM_OUTPUT"  // output lines, kept for a day
 	TaskBucket     = "osism-tasks"   // task records and de-duplication keys
 	LockBucket     = "osism-locks"   // locks and the global hold
@@ -56,11 +56,26 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) erro
 		storage = jetstream.MemoryStorage
 	}
 	retention := time.Duration(cfg.RetentionDays) * 24 * time.Hour
+	// The task stream keeps acked tasks until the retention removes them
+	// in bulk: under work-queue retention the file store removes each task
+	// on its ack and, whenever the queue runs empty, replaces its block
+	// file, which doubled the round trip of a task on an idle bus. The
+	// workers of a queue share one durable consumer, whose ack floor says
+	// what is done; a runner checks the record of every task stored before
+	// its consumer was created, so a re-created consumer does not run
+	// finished tasks again. A stream created by an earlier version with
+	// work-queue retention keeps it: the server cannot change it.
+	taskRetention := jetstream.LimitsPolicy
+	if st, err := js.Stream(ctx, TaskStream); err == nil && st.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
+		taskRetention = jetstream.WorkQueuePolicy
+	} else if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("provision stream %s: %w", TaskStream, err)
+	}
 	streams := []jetstream.StreamConfig{{
 		Name:        TaskStream,
 		Description: "osism: queued tasks",
 		Subjects:    []string{taskSubjectPre + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
+		Retention:   taskRetention,
 		Storage:     storage,
 		Replicas:    cfg.Replicas,
 		MaxAge:      retention,

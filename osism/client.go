@@ -344,14 +344,10 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("submit %s: encode record: %w", kind, err)
 	}
-	// The record and the task go out together; a worker may write
-	// "running" before "queued" lands, and the create-if-absent keeps
-	// "queued" from overwriting it.
-	recF, err := c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+id), Data: recb},
-		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithStallWait(5*time.Second))
-	if err != nil {
-		return SubmitResult{}, fmt.Errorf("submit %s: record: %w", kind, err)
-	}
+	// The task and its record go out together, the task first so that a
+	// worker can start it while the record is stored. A worker may write
+	// "running" before "queued" lands; the create-if-absent keeps "queued"
+	// from overwriting it.
 	c.addPending(id)
 	m := &nats.Msg{Subject: TaskSubject(q, id), Data: raw, Header: nats.Header{}}
 	m.Header.Set(hdrKind, kind)
@@ -368,7 +364,11 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 		c.dropPending(id)
 		return SubmitResult{}, fmt.Errorf("submit %s: %w", kind, err)
 	}
-	recErr := waitAck(ctx, recF)
+	recF, recErr := c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+id), Data: recb},
+		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithStallWait(5*time.Second))
+	if recErr == nil {
+		recErr = waitAck(ctx, recF)
+	}
 	if taskErr := waitAck(ctx, taskF); taskErr != nil {
 		c.dropPending(id)
 		rec.State, rec.Error, rec.ExitStatus, rec.FinishedAt = StateFailed, "not queued: "+taskErr.Error(), ExitFailure, time.Now().UTC()
@@ -590,7 +590,15 @@ func (c *Client) reply(t *Task) {
 	if err != nil {
 		return
 	}
-	m := &nats.Msg{Subject: t.Reply, Data: b, Header: nats.Header{}}
+	c.replyWith(t, b)
+}
+
+// replyWith is reply with t already encoded as rec.
+func (c *Client) replyWith(t *Task, rec []byte) {
+	if t.Reply == "" {
+		return
+	}
+	m := &nats.Msg{Subject: t.Reply, Data: rec, Header: nats.Header{}}
 	m.Header.Set("Osism-Revision", strconv.FormatUint(t.Revision, 10))
 	_ = c.nc.PublishMsg(m)
 }

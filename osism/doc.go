@@ -7,9 +7,10 @@
 // output and result. The bus is NATS JetStream, embedded in the manager by
 // default and an external NATS cluster when one machine is outgrown:
 //
-//   - a work-queue stream (OSISM_TASKS, subjects osism.tasks.<queue>.<id>)
-//     holds queued tasks; the workers of a queue share one durable consumer,
-//     so a task runs on exactly one of them at a time;
+//   - a task stream (OSISM_TASKS, subjects osism.tasks.<queue>.<id>) holds
+//     the tasks; the workers of a queue share one durable consumer, so a
+//     task runs on exactly one of them at a time, and acknowledged tasks
+//     stay until the retention removes them;
 //   - every output line is a message on osism.output.<id> in a stream kept
 //     for a day (OSISM_OUTPUT), so a client attaches late, replays and
 //     follows; an end marker carries the exit status;

@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/osism/go-osism/internal/proc"
 	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/services/bustest"
@@ -552,3 +554,90 @@ type badKind struct{}
 
 func (badKind) Kind() string       { return "bad kind" }
 func (badKind) Queue() osism.Queue { return "test" }
+
+// The task stream keeps finished tasks until the retention removes them; a
+// consumer created anew (an operator deleted it) must not run them again,
+// while a task queued before any consumer existed runs once.
+func TestRecreatedConsumerRunsNoFinishedTask(t *testing.T) {
+	t.Parallel()
+	bus := bustest.New(t, &bustest.Options{StoreDir: t.TempDir()})
+	ctx := ctxT(t, 60*time.Second)
+	var runs sync.Map // task id -> *atomic.Int32
+	ws := osism.NewWorkers()
+	require.NoError(t, osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
+		n, _ := runs.LoadOrStore(job.ID, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+		return echo(ctx, job)
+	}))
+	cfg := func() osism.RunnerConfig {
+		return osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 4}, Workers: ws}
+	}
+
+	// Queued before any worker of the queue, so before its consumer.
+	early, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{"early"}}, nil)
+	require.NoError(t, err)
+	w := bus.StartWorker(t, cfg())
+	var done []string
+	for i := range 20 {
+		res, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{strconv.Itoa(i)}}, nil)
+		require.NoError(t, err)
+		done = append(done, res.ID)
+	}
+	for _, id := range append(done, early.ID) {
+		task, err := bus.Client.Wait(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	}
+	require.NoError(t, w.Stop())
+
+	st, err := bus.Client.JetStream().Stream(ctx, osism.TaskStream)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(21), info.State.Msgs, "finished tasks stay in the stream until the retention removes them")
+	require.NoError(t, st.DeleteConsumer(ctx, "osism-test"))
+
+	late, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{"late"}}, nil)
+	require.NoError(t, err)
+	bus.StartWorker(t, cfg())
+	task, err := bus.Client.Wait(ctx, late.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	// The new consumer has passed every stored task by now.
+	bustest.WaitFor(t, 10*time.Second, func() bool {
+		ci, err := st.Consumer(ctx, "osism-test")
+		if err != nil {
+			return false
+		}
+		info, err := ci.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, "the new consumer acks every stored task")
+	for _, id := range append(done, early.ID, late.ID) {
+		n, ok := runs.Load(id)
+		require.True(t, ok, "task %s ran", id)
+		require.EqualValues(t, 1, n.(*atomic.Int32).Load(), "task %s runs once", id)
+	}
+}
+
+// A task stream that an earlier version created with work-queue retention
+// keeps it: the server refuses to change it, and tasks still flow.
+func TestWorkQueueStreamKept(t *testing.T) {
+	t.Parallel()
+	bus := bustest.New(t, nil)
+	ctx := ctxT(t, 30*time.Second)
+	js := bus.Client.JetStream()
+	require.NoError(t, js.DeleteStream(ctx, osism.TaskStream))
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: osism.TaskStream, Subjects: []string{"osism.tasks.>"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.MemoryStorage})
+	require.NoError(t, err)
+	c := bus.NewClient(t)
+	st, err := js.Stream(ctx, osism.TaskStream)
+	require.NoError(t, err)
+	require.Equal(t, jetstream.WorkQueuePolicy, st.CachedInfo().Config.Retention)
+	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+	res, err := c.Submit(ctx, echoArgs{Lines: []string{"x"}}, nil)
+	require.NoError(t, err)
+	task, err := c.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+}

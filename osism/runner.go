@@ -125,6 +125,7 @@ func (r *Runner) ID() string { return r.id }
 func (r *Runner) Run(ctx context.Context) error {
 	r.started = time.Now().UTC()
 	consumers := make(map[Queue]jetstream.Consumer, len(r.cfg.Queues))
+	created := make(map[Queue]time.Time, len(r.cfg.Queues))
 	for q := range r.cfg.Queues {
 		cons, err := r.c.js.CreateOrUpdateConsumer(ctx, TaskStream, jetstream.ConsumerConfig{
 			Durable:       consumerPre + string(q),
@@ -141,6 +142,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("worker %s: consumer of queue %s: %w", r.id, q, err)
 		}
 		consumers[q] = cons
+		created[q] = cons.CachedInfo().Created
 	}
 
 	cancelSub, err := r.c.nc.Subscribe(cancelPre+"*", r.onCancel)
@@ -167,7 +169,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
-			r.pull(ctx, taskCtx, q, cons, r.cfg.Queues[q])
+			r.pull(ctx, taskCtx, q, cons, r.cfg.Queues[q], created[q])
 		}()
 	}
 	r.log.Info("worker started", "queues", r.queueNames(), "kinds", r.cfg.Workers.Kinds())
@@ -209,7 +211,9 @@ func (r *Runner) queueNames() []Queue {
 // pull fetches tasks of one queue as slots free up. It asks for no more
 // messages than it can start at once, so that no task waits unheartbeated
 // in a client buffer and is redelivered elsewhere meanwhile.
-func (r *Runner) pull(ctx, taskCtx context.Context, q Queue, cons jetstream.Consumer, concurrency int) {
+// Tasks stored before consumerCreated are checked against their records
+// before they run.
+func (r *Runner) pull(ctx, taskCtx context.Context, q Queue, cons jetstream.Consumer, concurrency int, consumerCreated time.Time) {
 	slots := make(chan struct{}, concurrency)
 	freed := make(chan struct{}, 1)
 	// Under load, wait for half the slots so that pulls come in batches.
@@ -253,7 +257,7 @@ func (r *Runner) pull(ctx, taskCtx context.Context, q Queue, cons jetstream.Cons
 					}
 					r.wg.Done()
 				}()
-				r.handle(ctx, taskCtx, q, msg)
+				r.handle(ctx, taskCtx, q, msg, consumerCreated)
 			}()
 		}
 		cancel()
@@ -299,7 +303,7 @@ func taskFromMsg(id string, q Queue, msg jetstream.Msg) (*Task, error) {
 }
 
 // handle runs one delivered message to its end.
-func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg) {
+func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg, consumerCreated time.Time) {
 	h := r.track(msg)
 	defer r.untrack(h)
 	subj := msg.Subject()
@@ -314,11 +318,14 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 	h.id = id
 	t, decErr := taskFromMsg(id, q, msg)
 	t.Worker = r.id
+	stored := time.Time{}
 	if meta, err := msg.Metadata(); err == nil {
 		t.Attempt = int(meta.NumDelivered)
+		stored = meta.Timestamp
 	}
-	if t.Attempt > 1 {
-		// An earlier delivery may have finished the task but lost its ack.
+	if t.Attempt > 1 || stored.Before(consumerCreated) {
+		// An earlier delivery may have finished the task but lost its ack,
+		// or an earlier consumer of the queue (since deleted) ran it.
 		if rec, err := r.c.Get(taskCtx, id); err == nil && rec.State.Finished() {
 			_ = msg.Ack()
 			return
@@ -360,7 +367,7 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 	defer r.unregister(id)
 
 	t.State, t.StartedAt = StateRunning, time.Now().UTC()
-	runF := r.putAsync(t)
+	runF, _ := r.putAsync(t)
 	out := newOutputWriter(r.c.js, id)
 	if t.Attempt > 1 {
 		fmt.Fprintf(out, "osism: attempt %d of task %s, on worker %s\n", t.Attempt, id, r.id)
@@ -392,7 +399,7 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 			r.log.Warn("task output incomplete", "task", id, "err", err)
 		}
 		t.State, t.Worker, t.StartedAt = StateQueued, "", time.Time{}
-		if f := r.putAsync(t); f != nil {
+		if f, _ := r.putAsync(t); f != nil {
 			_ = waitAck(wctx, f)
 		}
 		_ = msg.Nak()
@@ -442,7 +449,7 @@ func (r *Runner) finish(t *Task, msg jetstream.Msg, st State, reason string, exi
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	t.State, t.Error, t.ExitStatus, t.EndMarker, t.FinishedAt = st, reason, exit, marker, time.Now().UTC()
-	f := r.putAsync(t)
+	f, rec := r.putAsync(t)
 	if f == nil {
 		return // not recorded: leave the message to be delivered again
 	}
@@ -455,27 +462,27 @@ func (r *Runner) finish(t *Task, msg jetstream.Msg, st State, reason string, exi
 	case <-ctx.Done():
 		return
 	}
-	r.c.reply(t)
+	r.c.replyWith(t, rec)
 	if err := msg.Ack(); err != nil {
 		r.log.Warn("ack failed", "task", t.ID, "err", err)
 	}
 }
 
-// putAsync writes the record without waiting; nil when it could not be
-// sent.
-func (r *Runner) putAsync(t *Task) jetstream.PubAckFuture {
+// putAsync writes the record without waiting and returns the future and
+// the record's encoding; a nil future when it could not be sent.
+func (r *Runner) putAsync(t *Task) (jetstream.PubAckFuture, []byte) {
 	b, err := json.Marshal(t)
 	if err != nil {
 		r.log.Error("encode task record", "task", t.ID, "err", err)
-		return nil
+		return nil, nil
 	}
 	f, err := r.c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+t.ID), Data: b},
 		jetstream.WithStallWait(30*time.Second))
 	if err != nil {
 		r.log.Error("record task state", "task", t.ID, "state", t.State, "err", err)
-		return nil
+		return nil, nil
 	}
-	return f
+	return f, b
 }
 
 func (r *Runner) track(msg jetstream.Msg) *held {

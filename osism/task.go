@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -220,10 +221,18 @@ func idAt(t time.Time) string {
 	return string(out[:])
 }
 
-var idRE = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{26}$`)
-
 // ValidID reports whether id has the form of a task id.
-func ValidID(id string) bool { return idRE.MatchString(id) }
+func ValidID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for i := range len(id) {
+		if strings.IndexByte(crockford, id[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
 
 func checkID(id string) error {
 	if !ValidID(id) {

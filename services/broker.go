@@ -41,6 +41,9 @@ type BrokerConfig struct {
 	User     string
 	Password string
 	Token    string
+	// TLS, when CertFile is set, makes clients (except in-process ones)
+	// and cluster routes speak TLS.
+	TLS BrokerTLS
 	// Cluster makes the broker one node of a cluster.
 	Cluster ClusterConfig
 	// Logger receives the server's log; default slog.Default().
@@ -63,6 +66,44 @@ type ClusterConfig struct {
 	// nodes; a node ignores the route to itself. JetStream needs routes on
 	// every node, the first one too.
 	Routes []string
+}
+
+// BrokerTLS is the broker's certificate and how it checks its peers.
+type BrokerTLS struct {
+	// CertFile and KeyFile are the broker's certificate and key (PEM).
+	CertFile, KeyFile string
+	// CAFile holds the CA certificates that client and route certificates
+	// must chain to; cluster routes need it.
+	CAFile string
+	// VerifyClients requires a client certificate signed by CAFile.
+	VerifyClients bool
+}
+
+// Enabled reports whether TLS is configured.
+func (t BrokerTLS) Enabled() bool { return t.CertFile != "" }
+
+func (t BrokerTLS) check() error {
+	if !t.Enabled() {
+		if t.KeyFile != "" || t.CAFile != "" || t.VerifyClients {
+			return errors.New("broker tls: key, CA or client verification given without a certificate file")
+		}
+		return nil
+	}
+	if t.KeyFile == "" {
+		return fmt.Errorf("broker tls: certificate %s given without its key file", t.CertFile)
+	}
+	if t.VerifyClients && t.CAFile == "" {
+		return errors.New("broker tls: verifying client certificates needs a CA file")
+	}
+	for _, f := range []string{t.CertFile, t.KeyFile, t.CAFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("broker tls: %w", err)
+		}
+	}
+	return nil
 }
 
 // DefaultStoreDir is where a persistent broker stores by default.
@@ -105,6 +146,12 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	if len(cfg.Cluster.Routes) > 0 && cfg.Cluster.Name == "" {
 		return nil, errors.New("broker: cluster routes need a cluster name")
 	}
+	if err := cfg.TLS.check(); err != nil {
+		return nil, err
+	}
+	if cfg.TLS.Enabled() && cfg.Cluster.Name != "" && cfg.TLS.CAFile == "" {
+		return nil, errors.New("broker tls: cluster routes need a CA file to verify the other nodes")
+	}
 	return &Broker{cfg: cfg, log: cfg.Logger.With("service", "broker")}, nil
 }
 
@@ -144,6 +191,16 @@ func (b *Broker) Start() error {
 		Password:      cfg.Password,
 		Authorization: cfg.Token,
 	}
+	if cfg.TLS.Enabled() {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+			CaFile: cfg.TLS.CAFile, Verify: cfg.TLS.VerifyClients})
+		if err != nil {
+			b.cleanup()
+			return fmt.Errorf("broker tls: %w", err)
+		}
+		opts.TLSConfig, opts.TLSTimeout = tc, 2
+		opts.TLSVerify = cfg.TLS.VerifyClients
+	}
 	if cfg.Cluster.Name != "" {
 		host := cfg.Cluster.Host
 		if host == "" {
@@ -155,6 +212,20 @@ func (b *Broker) Start() error {
 		}
 		if len(cfg.Cluster.Routes) > 0 {
 			opts.Routes = server.RoutesFromStr(strings.Join(cfg.Cluster.Routes, ","))
+		}
+		if cfg.TLS.Enabled() {
+			// Nodes present the same kind of certificate to each other and
+			// verify it against the CA both ways.
+			tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+				CaFile: cfg.TLS.CAFile, Verify: true})
+			if err != nil {
+				b.cleanup()
+				return fmt.Errorf("broker tls (cluster): %w", err)
+			}
+			// A node dials the others as a client too: the CA verifies
+			// their certificates then.
+			tc.RootCAs = tc.ClientCAs
+			opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, 2
 		}
 	}
 	srv, err := server.NewServer(opts)
@@ -171,7 +242,7 @@ func (b *Broker) Start() error {
 	}
 	b.srv = srv
 	b.log.Info("broker started", "name", cfg.Name, "url", b.URL(), "store", store, "memory", cfg.Memory,
-		"sync_always", cfg.SyncAlways, "cluster", cfg.Cluster.Name)
+		"sync_always", cfg.SyncAlways, "cluster", cfg.Cluster.Name, "tls", cfg.TLS.Enabled())
 	return nil
 }
 

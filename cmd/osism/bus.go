@@ -92,6 +92,10 @@ func serviceCommand() *cli.Command {
 				&cli.StringSliceFlag{Name: "route", Usage: "nats-route://host:port of every cluster node (repeat)"},
 				&cli.StringFlag{Name: "user", EnvVars: []string{osism.EnvBrokerUser}, Usage: "require this user"},
 				&cli.StringFlag{Name: "password", EnvVars: []string{osism.EnvBrokerPassword}, Usage: "password of --user"},
+				&cli.StringFlag{Name: "tls-cert", Usage: "serve TLS to clients and routes with this certificate (PEM)"},
+				&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert (PEM)"},
+				&cli.StringFlag{Name: "tls-ca", Usage: "CA certificates that client and route certificates must chain to"},
+				&cli.BoolFlag{Name: "tls-verify", Usage: "require client certificates signed by --tls-ca"},
 			},
 			Action: func(c *cli.Context) error {
 				host, port, err := splitHostPort(c.String("listen"))
@@ -102,6 +106,8 @@ func serviceCommand() *cli.Command {
 					Name: c.String("name"), Host: host, Port: port, StoreDir: c.String("store-dir"),
 					Memory: c.Bool("memory"), SyncAlways: c.Bool("sync-always"),
 					User: c.String("user"), Password: c.String("password"),
+					TLS: services.BrokerTLS{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
+						CAFile: c.String("tls-ca"), VerifyClients: c.Bool("tls-verify")},
 					Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 				}
 				if name := c.String("cluster-name"); name != "" {
