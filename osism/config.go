@@ -20,8 +20,30 @@ import (
 // authenticate to it, and how the bus keeps tasks. The zero value is valid
 // and means standalone mode with the defaults.
 type Config struct {
-	Broker BrokerConfig `yaml:"broker" json:"broker"`
-	Tasks  TaskConfig   `yaml:"tasks" json:"tasks"`
+	Broker  BrokerConfig  `yaml:"broker" json:"broker"`
+	Tasks   TaskConfig    `yaml:"tasks" json:"tasks"`
+	Ansible AnsibleConfig `yaml:"ansible" json:"ansible"`
+}
+
+// AnsibleConfig says where the workers of the Ansible queues find the
+// configuration repository and the playbooks; empty fields take the
+// defaults of OSISM's container layout (package ansible).
+type AnsibleConfig struct {
+	// ConfigurationDir is the configuration repository (/opt/configuration).
+	ConfigurationDir string `yaml:"configuration_dir" json:"configuration_dir,omitempty"`
+	// PlaybooksDir holds <env>/<role>.yml (/ansible).
+	PlaybooksDir string `yaml:"playbooks_dir" json:"playbooks_dir,omitempty"`
+	// Inventory is passed with -i (<configuration_dir>/inventory).
+	Inventory string `yaml:"inventory" json:"inventory,omitempty"`
+	// VaultPasswordFile is passed with --vault-password-file when set.
+	VaultPasswordFile string `yaml:"vault_password_file" json:"vault_password_file,omitempty"`
+	// Playbook is the ansible-playbook binary (from PATH).
+	Playbook string `yaml:"playbook" json:"playbook,omitempty"`
+	// HistoryFile receives one JSON line per run; empty: no history.
+	HistoryFile string `yaml:"history_file" json:"history_file,omitempty"`
+	// RoleMapDir holds YAML files that add to or override the role ->
+	// environment map.
+	RoleMapDir string `yaml:"role_map_dir" json:"role_map_dir,omitempty"`
 }
 
 // BrokerConfig says how to reach the NATS broker. An empty URL means
@@ -177,6 +199,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("tasks.ack_wait", c.Tasks.AckWait),
 		slog.Int("tasks.replicas", c.Tasks.Replicas),
 		slog.String("tasks.storage", string(c.Tasks.Storage)),
+		slog.String("ansible.configuration_dir", c.Ansible.ConfigurationDir),
+		slog.String("ansible.playbooks_dir", c.Ansible.PlaybooksDir),
 	)
 }
 
@@ -208,24 +232,31 @@ func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
 
 // The environment variables [LoadConfig] reads; they win over the files.
 const (
-	EnvConfigFile      = "OSISM_CONFIG" // a config file that replaces the user file
-	EnvBrokerURL       = "OSISM_BROKER_URL"
-	EnvBrokerUser      = "OSISM_BROKER_USER"
-	EnvBrokerPassword  = "OSISM_BROKER_PASSWORD"
-	EnvBrokerToken     = "OSISM_BROKER_TOKEN"
-	EnvBrokerNKeySeed  = "OSISM_BROKER_NKEY_SEED_FILE"
-	EnvBrokerCredsFile = "OSISM_BROKER_CREDS_FILE"
-	EnvBrokerTLSCA     = "OSISM_BROKER_TLS_CA_FILE"
-	EnvBrokerTLSCert   = "OSISM_BROKER_TLS_CERT_FILE"
-	EnvBrokerTLSKey    = "OSISM_BROKER_TLS_KEY_FILE"
-	EnvTaskRetention   = "OSISM_TASK_RETENTION_DAYS"
-	EnvTaskMaxDeliver  = "OSISM_TASK_MAX_DELIVERIES"
-	EnvTaskAckWait     = "OSISM_TASK_ACK_WAIT"
-	EnvTaskReplicas    = "OSISM_TASK_REPLICAS"
-	EnvTaskStorage     = "OSISM_TASK_STORAGE"
-	EnvTaskDedupWindow = "OSISM_TASK_DEDUP_WINDOW"
-	SystemConfigPath   = "/etc/osism/osism.yaml"
-	userConfigRelative = "osism/osism.yaml"
+	EnvConfigFile       = "OSISM_CONFIG" // a config file that replaces the user file
+	EnvBrokerURL        = "OSISM_BROKER_URL"
+	EnvBrokerUser       = "OSISM_BROKER_USER"
+	EnvBrokerPassword   = "OSISM_BROKER_PASSWORD"
+	EnvBrokerToken      = "OSISM_BROKER_TOKEN"
+	EnvBrokerNKeySeed   = "OSISM_BROKER_NKEY_SEED_FILE"
+	EnvBrokerCredsFile  = "OSISM_BROKER_CREDS_FILE"
+	EnvBrokerTLSCA      = "OSISM_BROKER_TLS_CA_FILE"
+	EnvBrokerTLSCert    = "OSISM_BROKER_TLS_CERT_FILE"
+	EnvBrokerTLSKey     = "OSISM_BROKER_TLS_KEY_FILE"
+	EnvTaskRetention    = "OSISM_TASK_RETENTION_DAYS"
+	EnvTaskMaxDeliver   = "OSISM_TASK_MAX_DELIVERIES"
+	EnvTaskAckWait      = "OSISM_TASK_ACK_WAIT"
+	EnvTaskReplicas     = "OSISM_TASK_REPLICAS"
+	EnvTaskStorage      = "OSISM_TASK_STORAGE"
+	EnvTaskDedupWindow  = "OSISM_TASK_DEDUP_WINDOW"
+	EnvConfigurationDir = "OSISM_CONFIGURATION_DIR"
+	EnvPlaybooksDir     = "OSISM_PLAYBOOKS_DIR"
+	EnvInventory        = "OSISM_INVENTORY"
+	EnvVaultPassword    = "OSISM_VAULT_PASSWORD_FILE"
+	EnvAnsiblePlaybook  = "OSISM_ANSIBLE_PLAYBOOK"
+	EnvHistoryFile      = "OSISM_HISTORY_FILE"
+	EnvRoleMapDir       = "OSISM_ROLE_MAP_DIR"
+	SystemConfigPath    = "/etc/osism/osism.yaml"
+	userConfigRelative  = "osism/osism.yaml"
 )
 
 // LoadOpts says where [LoadConfigFrom] looks. The zero value reads nothing
@@ -343,6 +374,14 @@ func mergeEnv(cfg *Config, environ []string) error {
 	str(EnvBrokerTLSCA, &b.TLS.CAFile)
 	str(EnvBrokerTLSCert, &b.TLS.CertFile)
 	str(EnvBrokerTLSKey, &b.TLS.KeyFile)
+	a := &cfg.Ansible
+	str(EnvConfigurationDir, &a.ConfigurationDir)
+	str(EnvPlaybooksDir, &a.PlaybooksDir)
+	str(EnvInventory, &a.Inventory)
+	str(EnvVaultPassword, &a.VaultPasswordFile)
+	str(EnvAnsiblePlaybook, &a.Playbook)
+	str(EnvHistoryFile, &a.HistoryFile)
+	str(EnvRoleMapDir, &a.RoleMapDir)
 	t := &cfg.Tasks
 	if v, ok := env[EnvTaskStorage]; ok {
 		t.Storage = Storage(v)

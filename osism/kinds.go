@@ -1,5 +1,10 @@
 package osism
 
+import (
+	"errors"
+	"fmt"
+)
+
 // NoopArgs is the built-in task that does nothing but write Lines lines of
 // output; it checks that a queue's workers are alive and measures the bus.
 type NoopArgs struct {
@@ -18,4 +23,81 @@ func (a NoopArgs) Queue() Queue {
 		return QueueConductor
 	}
 	return a.Q
+}
+
+// The built-in kinds that run Ansible, one per environment family, each on
+// its environment's queue as upstream: ansible.run (osism-ansible) for
+// every environment but kolla and ceph, kolla.run (kolla-ansible) and
+// ceph.run (ceph-ansible). Package services registers their handlers.
+const (
+	KindAnsibleRun = "ansible.run"
+	KindKollaRun   = "kolla.run"
+	KindCephRun    = "ceph.run"
+)
+
+// AnsibleRunArgs applies a role in an environment other than kolla and
+// ceph (generic, infrastructure, manager, monitoring, custom, ...).
+type AnsibleRunArgs struct {
+	Environment string `json:"environment"`
+	Role        string `json:"role"`
+	// Sub selects a sub-environment (exported as SUB).
+	Sub string `json:"sub,omitempty"`
+	// Args go to ansible-playbook verbatim.
+	Args []string `json:"args,omitempty"`
+}
+
+// Kind is "ansible.run".
+func (AnsibleRunArgs) Kind() string { return KindAnsibleRun }
+
+// Queue is osism-ansible.
+func (AnsibleRunArgs) Queue() Queue { return QueueOSISMAnsible }
+
+// KollaRunArgs applies a Kolla role with a Kolla action (deploy when
+// empty).
+type KollaRunArgs struct {
+	Role   string   `json:"role"`
+	Action string   `json:"action,omitempty"`
+	Sub    string   `json:"sub,omitempty"`
+	Args   []string `json:"args,omitempty"`
+}
+
+// Kind is "kolla.run".
+func (KollaRunArgs) Kind() string { return KindKollaRun }
+
+// Queue is kolla-ansible.
+func (KollaRunArgs) Queue() Queue { return QueueKollaAnsible }
+
+// CephRunArgs applies a Ceph role.
+type CephRunArgs struct {
+	Role string   `json:"role"`
+	Sub  string   `json:"sub,omitempty"`
+	Args []string `json:"args,omitempty"`
+}
+
+// Kind is "ceph.run".
+func (CephRunArgs) Kind() string { return KindCephRun }
+
+// Queue is ceph-ansible.
+func (CephRunArgs) Queue() Queue { return QueueCephAnsible }
+
+// ApplyArgs returns the task that applies role in environment env: a
+// [KollaRunArgs] for kolla, a [CephRunArgs] for ceph, else an
+// [AnsibleRunArgs]. An action is only meaningful for kolla.
+func ApplyArgs(env, role, action, sub string, args []string) (Args, error) {
+	if role == "" {
+		return nil, errors.New("apply: no role given")
+	}
+	if env == "" {
+		return nil, fmt.Errorf("apply %s: no environment given", role)
+	}
+	if action != "" && env != "kolla" {
+		return nil, fmt.Errorf("apply %s: action %q: actions apply to the kolla environment only, not %s", role, action, env)
+	}
+	switch env {
+	case "kolla":
+		return KollaRunArgs{Role: role, Action: action, Sub: sub, Args: args}, nil
+	case "ceph":
+		return CephRunArgs{Role: role, Sub: sub, Args: args}, nil
+	}
+	return AnsibleRunArgs{Environment: env, Role: role, Sub: sub, Args: args}, nil
 }

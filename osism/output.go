@@ -270,7 +270,9 @@ func (c *Client) Follow(ctx context.Context, id string, w io.Writer, opts *Follo
 
 	var updates <-chan jetstream.KeyValueEntry
 	if !opts.NoFollow && !t.State.Finished() {
-		kw, err := c.tasks.Watch(ctx, taskKeyPre+id, jetstream.UpdatesOnly())
+		// Without UpdatesOnly the watch starts with the record as it is
+		// now, so an end written since the Get above is not missed.
+		kw, err := c.tasks.Watch(ctx, taskKeyPre+id)
 		if err != nil {
 			return -1, fmt.Errorf("watch task %s: %w", id, err)
 		}
@@ -285,6 +287,12 @@ func (c *Client) Follow(ctx context.Context, id string, w io.Writer, opts *Follo
 					return -1, nil
 				}
 				return finishedStatus(t), nil
+			}
+			if r.err == nil && updates != nil {
+				// The worker writes the end marker just before the final
+				// record; waiting for the record means a Get after Follow
+				// sees the end too.
+				waitFinished(ctx, updates, recordAfterMarker)
 			}
 			return r.exit, r.err
 		case e := <-updates:
@@ -322,6 +330,33 @@ func (c *Client) Follow(ctx context.Context, id string, w io.Writer, opts *Follo
 			it.Stop()
 			<-done
 			return -1, ctx.Err()
+		}
+	}
+}
+
+// recordAfterMarker bounds how long Follow waits, after the end marker, for
+// the final record; a worker that died in between leaves the task to be
+// delivered again, which takes longer.
+const recordAfterMarker = 5 * time.Second
+
+// waitFinished waits until updates delivers a final record, ctx ends or d
+// passes.
+func waitFinished(ctx context.Context, updates <-chan jetstream.KeyValueEntry, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case e := <-updates:
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			if t, err := decodeTask(e); err == nil && t.State.Finished() {
+				return
+			}
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -422,7 +422,7 @@ func (r *Runner) call(ctx context.Context, hd *handler, t *Task, out *outputWrit
 			err = fmt.Errorf("handler of kind %s panicked: %v", t.Kind, p)
 		}
 	}()
-	return hd.run(ctx, t, out)
+	return hd.run(ctx, r.c, t, out)
 }
 
 // fail records a task that never ran, and removes it from the queue.

@@ -33,6 +33,9 @@ type Job[T Args] struct {
 	// Output takes the task's output; every line becomes a message that
 	// followers see as it comes.
 	Output io.Writer
+	// Client is the client of the worker that runs the job: for locks and
+	// follow-up tasks.
+	Client *Client
 
 	result json.RawMessage
 }
@@ -52,7 +55,7 @@ func (j *Job[T]) SetResult(v any) error {
 type handler struct {
 	kind  string
 	queue Queue
-	run   func(ctx context.Context, t *Task, out io.Writer) (json.RawMessage, error)
+	run   func(ctx context.Context, c *Client, t *Task, out io.Writer) (json.RawMessage, error)
 }
 
 // decodeError marks arguments the handler's type cannot hold.
@@ -85,8 +88,8 @@ func AddWorker[T Args](ws *Workers, w Worker[T]) error {
 	if err := validKind(kind); err != nil {
 		return fmt.Errorf("add worker: %w", err)
 	}
-	h := &handler{kind: kind, queue: zero.Queue(), run: func(ctx context.Context, t *Task, out io.Writer) (json.RawMessage, error) {
-		job := &Job[T]{Task: t, Output: out}
+	h := &handler{kind: kind, queue: zero.Queue(), run: func(ctx context.Context, c *Client, t *Task, out io.Writer) (json.RawMessage, error) {
+		job := &Job[T]{Task: t, Output: out, Client: c}
 		if err := json.Unmarshal(t.Args, &job.Args); err != nil {
 			return nil, &decodeError{fmt.Errorf("arguments of kind %s do not decode into %T: %w", kind, job.Args, err)}
 		}

@@ -27,7 +27,7 @@ type Standalone struct {
 
 // StandaloneOpts are the knobs of [StartStandalone]; nil means defaults.
 type StandaloneOpts struct {
-	// Workers are the in-process handlers; default Handlers().
+	// Workers are the in-process handlers; default Handlers(cfg).
 	Workers *osism.Workers
 	// Concurrency per queue of the in-process worker; default 1.
 	Concurrency int
@@ -74,7 +74,7 @@ func StartStandalone(ctx context.Context, cfg osism.Config, opts *StandaloneOpts
 	}
 	ws := opts.Workers
 	if ws == nil {
-		ws = Handlers()
+		ws = Handlers(cfg)
 	}
 	conc := max(opts.Concurrency, 1)
 	queues := map[osism.Queue]int{}

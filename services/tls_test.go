@@ -100,7 +100,7 @@ func TestBrokerTLSWithClientCertificates(t *testing.T) {
 	defer nc.Close()
 	w, err := osism.NewClient(ctx, nc, &osism.ClientOpts{Tasks: cfg.Tasks, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	r, err := w.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Workers: services.Handlers()})
+	r, err := w.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Workers: services.Handlers(osism.Config{})})
 	require.NoError(t, err)
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -11,13 +11,14 @@ import (
 	"github.com/osism/go-osism/osism"
 )
 
-// Handlers returns the built-in task handlers. The handlers of the domain
-// packages (Ansible, NetBox, ...) are added here as they arrive.
-func Handlers() *osism.Workers {
+// Handlers returns the built-in task handlers: osism.noop, and ansible.run,
+// kolla.run and ceph.run with the ansible section of cfg.
+func Handlers(cfg osism.Config) *osism.Workers {
 	ws := osism.NewWorkers()
-	// AddWorkerFunc fails only for a bad or repeated kind, which a test of
-	// this package would catch.
+	// Adding fails only for a bad or repeated kind, which a test of this
+	// package would catch.
 	_ = osism.AddWorkerFunc(ws, noop)
+	_ = AddAnsibleWorkers(ws, cfg.Ansible)
 	return ws
 }
 
@@ -44,7 +45,8 @@ func noop(ctx context.Context, job *osism.Job[osism.NoopArgs]) error {
 type WorkerConfig struct {
 	// Queues maps each queue served to its concurrency (at least 1).
 	Queues map[osism.Queue]int
-	// Workers are the handlers; default Handlers().
+	// Workers are the handlers; default Handlers of the default
+	// configuration.
 	Workers *osism.Workers
 	// ID names the worker; default host-pid-random.
 	ID string
@@ -65,7 +67,7 @@ func NewWorker(client *osism.Client, cfg WorkerConfig) (*Worker, error) {
 		return nil, errors.New("worker: nil client")
 	}
 	if cfg.Workers == nil {
-		cfg.Workers = Handlers()
+		cfg.Workers = Handlers(osism.Config{})
 	}
 	r, err := client.NewRunner(osism.RunnerConfig{
 		Queues: cfg.Queues, Workers: cfg.Workers, ID: cfg.ID, Grace: cfg.Grace, Logger: cfg.Logger,

@@ -17,14 +17,21 @@ import (
 // busClient connects to the configured broker. Commands that inspect the
 // bus need a broker; a standalone bus of their own would be empty.
 func busClient(c *cli.Context) (*osism.Client, error) {
+	client, _, err := busClientConfig(c)
+	return client, err
+}
+
+// busClientConfig is busClient that also returns the configuration.
+func busClientConfig(c *cli.Context) (*osism.Client, osism.Config, error) {
 	cfg, err := osism.LoadConfig()
 	if err != nil {
-		return nil, err
+		return nil, cfg, err
 	}
 	if cfg.Standalone() {
-		return nil, fmt.Errorf("no broker configured: set %s or broker.url in %s", osism.EnvBrokerURL, osism.SystemConfigPath)
+		return nil, cfg, fmt.Errorf("no broker configured: set %s or broker.url in %s", osism.EnvBrokerURL, osism.SystemConfigPath)
 	}
-	return osism.Dial(c.Context, cfg)
+	client, err := osism.Dial(c.Context, cfg)
+	return client, cfg, err
 }
 
 func workerCommand() *cli.Command {
@@ -52,12 +59,13 @@ func workerCommand() *cli.Command {
 				}
 				queues[q] = c.Int("concurrency")
 			}
-			client, err := busClient(c)
+			client, cfg, err := busClientConfig(c)
 			if err != nil {
 				return err
 			}
 			defer client.Close()
-			w, err := services.NewWorker(client, services.WorkerConfig{Queues: queues, ID: c.String("id"), Grace: c.Duration("grace")})
+			w, err := services.NewWorker(client, services.WorkerConfig{Queues: queues, ID: c.String("id"), Grace: c.Duration("grace"),
+				Workers: services.Handlers(cfg)})
 			if err != nil {
 				return err
 			}

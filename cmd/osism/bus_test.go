@@ -21,7 +21,7 @@ func TestBusCommands(t *testing.T) {
 	t.Setenv(osism.EnvBrokerURL, bus.URL())
 	t.Setenv(osism.EnvTaskStorage, "memory")
 	t.Setenv(osism.EnvConfigFile, filepath.Join(t.TempDir(), "none.yaml"))
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Workers: services.Handlers(), ID: "w1"})
+	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Workers: services.Handlers(osism.Config{}), ID: "w1"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := bus.Client.Submit(ctx, osism.NoopArgs{Lines: 2}, nil)

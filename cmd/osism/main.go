@@ -27,6 +27,8 @@ func commands() []*cli.Command {
 		demoCommand(),
 		completionCommand(),
 		netboxCommand(),
+		applyCommand(),
+		bifrostCommand(),
 		workerCommand(),
 		serviceCommand(),
 		statusCommand(),

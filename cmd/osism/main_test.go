@@ -15,6 +15,14 @@ import (
 // run runs the CLI in process and returns stdout and the exit code.
 func run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	out, _, code := runFull(t, args...)
+	return out, code
+}
+
+// runFull runs the CLI in process and returns stdout, stderr and the exit
+// code.
+func runFull(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
 	app := newApp()
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
@@ -30,8 +38,9 @@ func run(t *testing.T, args ...string) (string, int) {
 	require.NoError(t, w.Close())
 	var msg bytes.Buffer
 	_, _ = msg.ReadFrom(r)
-	t.Logf("stderr: %s%s", errOut.String(), msg.String())
-	return out.String(), code
+	all := errOut.String() + msg.String()
+	t.Logf("stderr: %s", all)
+	return out.String(), all, code
 }
 
 func TestExitCodes(t *testing.T) {

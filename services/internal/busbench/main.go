@@ -111,7 +111,7 @@ func run(rounds, tasks, submitters, concurrency, lines int, syncAlways, tcp, mem
 				return nil, err
 			}
 			r, err := c.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: concurrency},
-				Workers: services.Handlers(), ID: fmt.Sprintf("bench-%d", i), Logger: quiet})
+				Workers: services.Handlers(osism.Config{}), ID: fmt.Sprintf("bench-%d", i), Logger: quiet})
 			if err != nil {
 				cancel()
 				return nil, err
