@@ -12,6 +12,7 @@ import (
 
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
+	_ "github.com/osism/go-osism/netbox/netboxtest/conformance"
 	"github.com/osism/go-osism/statemachine"
 )
 

@@ -48,9 +48,15 @@ func OutputSubject(id string) string { return outputPre + id }
 
 func kvSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
+// bus holds the streams and buckets of the bus.
+type bus struct {
+	taskStr, outStr       jetstream.Stream
+	tasks, locks, workers jetstream.KeyValue
+}
+
 // provision creates the streams and buckets of the bus, or updates their
-// limits to cfg.
-func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) error {
+// limits to cfg, and returns them: one request each.
+func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bus, error) {
 	storage := jetstream.FileStorage
 	if cfg.Storage == StorageMemory {
 		storage = jetstream.MemoryStorage
@@ -69,7 +75,7 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) erro
 	if st, err := js.Stream(ctx, TaskStream); err == nil && st.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
 		taskRetention = jetstream.WorkQueuePolicy
 	} else if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("provision stream %s: %w", TaskStream, err)
+		return nil, fmt.Errorf("provision stream %s: %w", TaskStream, err)
 	}
 	streams := []jetstream.StreamConfig{{
 		Name:        TaskStream,
@@ -90,10 +96,13 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) erro
 		MaxAge:      OutputRetention,
 		Discard:     jetstream.DiscardOld,
 	}}
-	for _, sc := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
+	sts := make([]jetstream.Stream, len(streams))
+	for i, sc := range streams {
+		st, err := js.CreateOrUpdateStream(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("provision stream %s: %w", sc.Name, err)
 		}
+		sts[i] = st
 	}
 	buckets := []jetstream.KeyValueConfig{{
 		Bucket:      TaskBucket,
@@ -118,12 +127,15 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) erro
 		Storage:     storage,
 		Replicas:    cfg.Replicas,
 	}}
-	for _, kc := range buckets {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
-			return fmt.Errorf("provision bucket %s: %w", kc.Bucket, err)
+	kvs := make([]jetstream.KeyValue, len(buckets))
+	for i, kc := range buckets {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+		if err != nil {
+			return nil, fmt.Errorf("provision bucket %s: %w", kc.Bucket, err)
 		}
+		kvs[i] = kv
 	}
-	return nil
+	return &bus{taskStr: sts[0], outStr: sts[1], tasks: kvs[0], locks: kvs[1], workers: kvs[2]}, nil
 }
 
 // isWrongLastSeq reports a failed compare-and-set on a stream subject.

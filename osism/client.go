@@ -170,24 +170,11 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts *ClientOpts) (*Client, e
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	c.js = js
-	if err := provision(ctx, js, c.cfg); err != nil {
+	b, err := provision(ctx, js, c.cfg)
+	if err != nil {
 		return nil, err
 	}
-	if c.tasks, err = js.KeyValue(ctx, TaskBucket); err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", TaskBucket, err)
-	}
-	if c.locks, err = js.KeyValue(ctx, LockBucket); err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", LockBucket, err)
-	}
-	if c.workers, err = js.KeyValue(ctx, WorkerBucket); err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", WorkerBucket, err)
-	}
-	if c.taskStr, err = js.Stream(ctx, TaskStream); err != nil {
-		return nil, fmt.Errorf("stream %s: %w", TaskStream, err)
-	}
-	if c.outStr, err = js.Stream(ctx, OutputStream); err != nil {
-		return nil, fmt.Errorf("stream %s: %w", OutputStream, err)
-	}
+	c.taskStr, c.outStr, c.tasks, c.locks, c.workers = b.taskStr, b.outStr, b.tasks, b.locks, b.workers
 	c.replyPre = nc.NewInbox() + "."
 	c.replySub, err = nc.Subscribe(c.replyPre+"*", c.onReply)
 	if err != nil {

@@ -102,6 +102,17 @@ func (s *Standalone) Close() error {
 		s.stop()
 		errs = append(errs, <-s.done)
 	}
+	if s.broker != nil && s.Client != nil {
+		// Pull requests of the stopped worker and of followers are still
+		// pending on the server, which would then wait 50 ms at shutdown
+		// to tell their clients; the in-memory bus ends anyway, so the
+		// streams with pull consumers go first.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		for _, st := range []string{osism.TaskStream, osism.OutputStream} {
+			_ = s.Client.JetStream().DeleteStream(ctx, st)
+		}
+		cancel()
+	}
 	if s.Client != nil {
 		errs = append(errs, s.Client.Close())
 	}

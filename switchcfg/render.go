@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -122,7 +123,7 @@ type Rendered struct {
 // Contexts reads the named switches (every managed switch if none is named)
 // from NetBox and returns their template contexts in the order named
 // (by name for all). Five requests (four once the device types are cached)
-// for any number of switches up to 40, whatever their interfaces.
+// for up to 40 switches named and 1000 objects per list.
 func (r *Renderer) Contexts(ctx context.Context, switches ...string) ([]*Context, error) {
 	ins, err := r.load(ctx, switches)
 	if err != nil {
@@ -160,14 +161,12 @@ func (r *Renderer) Render(ctx context.Context, switches ...string) ([]Rendered, 
 
 // Template returns the file name of the template for c's switch:
 // <device-name>.cfg.j2, else <manufacturer-slug>.cfg.j2, else
-// default.cfg.j2. Names that cannot be a file name (a device name with a
-// slash) are skipped. None existing is a *NoTemplateError.
+// default.cfg.j2. A name that cannot be a file name in the directory (a
+// device name with a slash) is not tried. None existing is a
+// *NoTemplateError.
 func (r *Renderer) Template(c *Context) (string, error) {
 	names := candidates(c)
 	for _, n := range names {
-		if !fs.ValidPath(n) || strings.Contains(n, "/") {
-			continue
-		}
 		if fi, err := fs.Stat(r.templates, n); err == nil && !fi.IsDir() {
 			return n, nil
 		}
@@ -178,8 +177,9 @@ func (r *Renderer) Template(c *Context) (string, error) {
 func candidates(c *Context) []string {
 	var out []string
 	for _, base := range []string{c.Device.Name, c.Device.Manufacturer.Slug} {
-		if base != "" {
-			out = append(out, base+TemplateSuffix)
+		n := base + TemplateSuffix
+		if base != "" && fs.ValidPath(n) && !strings.ContainsAny(n, `/\`) {
+			out = append(out, n)
 		}
 	}
 	return append(out, DefaultTemplate)
@@ -226,16 +226,14 @@ func (r *Renderer) shown(name string) string {
 	if r.where == builtinName {
 		return "built-in " + name
 	}
-	return path.Join(filepathToSlash(r.where), name)
+	return path.Join(filepath.ToSlash(r.where), name)
 }
 
-func filepathToSlash(p string) string { return strings.ReplaceAll(p, string(os.PathSeparator), "/") }
-
-// engineConfig is Jinja2's configuration as Ansible's template module sets
-// it: the newline after a block tag is dropped (trim_blocks), whitespace
-// before one is kept (gonja's lstrip_blocks also strips spaces before a
-// block tag in mid-line, unlike Jinja2), undefined names are errors, and a
-// template's final newline is kept.
+// engineConfig is Jinja2's configuration with trim_blocks on and
+// lstrip_blocks off, as in Ansible's template module (gonja's lstrip_blocks
+// would also strip spaces before a block tag in mid-line, unlike Jinja2's),
+// undefined names as errors, and the template's final newline kept, so a
+// configuration ends in one.
 func engineConfig() *config.Config {
 	c := config.New()
 	c.TrimBlocks = true
@@ -306,7 +304,8 @@ func blockEndLine(p *parser.Parser) (line int) {
 var (
 	atLine    = regexp.MustCompile(`at line (\d+): `)
 	structPos = regexp.MustCompile(`^\w+ControlStructure\(.*?Line=(\d+) Col=(\d+)\)`)
-	posNoise  = regexp.MustCompile(` ?Line=\d+ Col=\d+|^\w+ControlStructure\(\): `)
+	posNoise  = regexp.MustCompile(` ?Line=\d+ Col=\d+`)
+	bareBlock = regexp.MustCompile(`^\w+ControlStructure\(\): `)
 )
 
 // templateError names the file and the line of a gonja error, with gonja's
@@ -340,7 +339,7 @@ func templateError(file, src string, err error) error {
 			c, _ := strconv.Atoi(p[2])
 			te.Line = tagLine(src, l, c)
 		}
-		msg = posNoise.ReplaceAllString(msg, "")
+		msg = bareBlock.ReplaceAllString(posNoise.ReplaceAllString(msg, ""), "")
 	}
 	te.Err = errors.New(msg)
 	return te
@@ -392,7 +391,7 @@ func (l *fsLoader) Read(name string) (io.Reader, error) {
 }
 
 func (l *fsLoader) Resolve(name string) (string, error) {
-	p := path.Clean(strings.TrimPrefix(filepathToSlash(name), "/"))
+	p := path.Clean(strings.TrimPrefix(name, "/"))
 	if !fs.ValidPath(p) {
 		return "", fmt.Errorf("template name %q: not a path inside the templates directory", name)
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
+	_ "github.com/osism/go-osism/netbox/netboxtest/conformance"
 	"github.com/osism/go-osism/switchcfg"
 )
 
@@ -340,6 +342,7 @@ func TestTemplateErrors(t *testing.T) {
 			require.ErrorContains(t, err, "/srv/templates/default.cfg.j2:")
 			require.ErrorContains(t, err, tc.contains)
 			require.NotContains(t, err.Error(), "\n", "the message quotes no template source")
+			require.NotContains(t, err.Error(), "Col=", "gonja's positions are left out")
 		})
 	}
 }
@@ -402,6 +405,35 @@ func TestDeterminism(t *testing.T) {
 	require.Equal(t, first, render("leaf-1", "leaf-2"))
 }
 
+// One renderer serves goroutines at once; each gets what it would alone.
+func TestRenderConcurrent(t *testing.T) {
+	t.Parallel()
+	_, c := fabric(t)
+	ctx := context.Background()
+	r := renderer(t, c)
+	want := map[string]string{}
+	for _, sw := range []string{"leaf-1", "leaf-2"} {
+		rs, err := renderer(t, c).Render(ctx, sw)
+		require.NoError(t, err)
+		want[sw] = string(rs[0].Config)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			sw := []string{"leaf-1", "leaf-2"}[i%2]
+			rs, err := r.Render(ctx, sw)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if got := string(rs[0].Config); got != want[sw] {
+				t.Errorf("%s rendered concurrently differs:\n%s", sw, got)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func mustInterfaces(t *testing.T, c *netbox.Client, device string) []netbox.Interface {
 	t.Helper()
 	is, err := c.DeviceInterfaces(context.Background(), device)
@@ -426,7 +458,7 @@ func TestBuiltinTemplate(t *testing.T) {
 	require.Contains(t, s, "interface swp1\n description spine-1:swp9\nexit\n")
 	require.Contains(t, s, "interface swp2\n description spare\n ip address 192.0.2.1/31\n ipv6 address 2001:db8::1/127\n shutdown\nexit\n")
 	require.Contains(t, s, "router bgp 65001\n")
-	require.Contains(t, s, " neighbor swp1 interface remote-as external\n")
+	require.Contains(t, s, " neighbor swp1 interface peer-group fabric\n")
 	require.NotContains(t, s, "neighbor swp2")
 	require.NotContains(t, s, "hostname")
 	vtyshCheck(t, "leaf-9.cfg", got.Config)

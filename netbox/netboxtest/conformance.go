@@ -1,19 +1,11 @@
 package netboxtest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
-	"time"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // Violation is an answer of the double that NetBox's OpenAPI schema does not allow.
@@ -33,313 +25,84 @@ func (v Violation) String() string {
 	return fmt.Sprintf("%s %s -> %d (%s): %s", v.Method, v.Path, v.Status, op, v.Message)
 }
 
-// SchemaEnv names an environment variable that points at an openapi.yaml to use instead of the one in
-// the go-netbox module.
-const SchemaEnv = "NETBOXTEST_OPENAPI"
+// Answer is one answer of the double, as a Checker sees it.
+type Answer struct {
+	Method     string      // request method
+	Template   string      // the schema's path template, e.g. "/api/dcim/devices/{id}/"
+	RequestURI string      // request path and query
+	Status     int         // answer status (200 when the handler set none)
+	Body       []byte      // answer body
+	Brief      bool        // a ?brief GET: the answer follows the model's brief representation
+	BulkCreate bool        // a list POST: the answer is a list of single-object answers
+	Kind       *KindSchema // the model served at the path; nil for /api/status/ and unknown paths
+}
+
+// KindSchema names the OpenAPI components of one model the double serves.
+type KindSchema struct {
+	Name        string   // object type, e.g. "dcim.device"
+	Schema      string   // component of the full representation, e.g. "Device"
+	Brief       string   // component of the brief representation ("" when NetBox has none)
+	BriefFields []string // fields of ?brief answers
+}
+
+// KindSchemaOf returns the schema names of an object type the double serves, or nil.
+func KindSchemaOf(objectType string) *KindSchema {
+	return kindSchema(kinds[objectType])
+}
+
+func kindSchema(k *kind) *KindSchema {
+	if k == nil {
+		return nil
+	}
+	return &KindSchema{Name: k.name, Schema: k.schema, Brief: k.brief, BriefFields: slices.Clone(k.briefSet)}
+}
+
+// Checker validates answers against NetBox's OpenAPI schema; package conformance provides it.
+type Checker interface {
+	// Load prepares the schema; Start calls it once per server with WithConformance, so it should
+	// do the work only once per process.
+	Load() error
+	// Check returns what in the answer does not match the schema (nothing when it conforms) and the
+	// schema's operationId, when the operation is known.
+	Check(a Answer) (messages []string, operationID string)
+}
 
 var (
-	schemaOnce sync.Once
-	schemaDoc  *openapi3.T
-	schemaDur  time.Duration
-	schemaErr  error
+	checkerMu sync.Mutex
+	checker   Checker
 )
 
-// SchemaLoadTime returns how long loading and preparing NetBox's OpenAPI schema took; it is loaded
-// once per process, on the first use of WithConformance.
-func SchemaLoadTime() time.Duration {
-	_, d, _ := loadSchema()
-	return d
+// RegisterChecker sets the Checker that WithConformance uses; the last registration wins. Package
+// conformance calls it in its init function.
+func RegisterChecker(c Checker) {
+	checkerMu.Lock()
+	defer checkerMu.Unlock()
+	checker = c
 }
 
-func loadSchema() (*openapi3.T, time.Duration, error) {
-	schemaOnce.Do(func() {
-		start := time.Now()
-		path, err := schemaPath()
-		if err != nil {
-			schemaErr = err
-			return
-		}
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromFile(path)
-		if err != nil {
-			schemaErr = fmt.Errorf("load NetBox OpenAPI schema %s: %w", path, err)
-			return
-		}
-		allowDepartures(doc)
-		schemaDoc = doc
-		schemaDur = time.Since(start)
-	})
-	return schemaDoc, schemaDur, schemaErr
+func registeredChecker() Checker {
+	checkerMu.Lock()
+	defer checkerMu.Unlock()
+	return checker
 }
 
-// schemaPath finds api/openapi.yaml in the go-netbox module the project requires.
-func schemaPath() (string, error) {
-	if p := os.Getenv(SchemaEnv); p != "" {
-		return p, nil
-	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/netbox-community/go-netbox/v4").Output()
-	if err == nil {
-		if dir := strings.TrimSpace(string(out)); dir != "" {
-			return filepath.Join(dir, "api", "openapi.yaml"), nil
-		}
-	}
-	cache, err2 := exec.Command("go", "env", "GOMODCACHE").Output()
-	if err2 == nil {
-		p := filepath.Join(strings.TrimSpace(string(cache)), "github.com", "netbox-community", "go-netbox", "v4@v4.3.0", "api", "openapi.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("find go-netbox's api/openapi.yaml (go list -m github.com/netbox-community/go-netbox/v4: %v); set %s", err, SchemaEnv)
-}
-
-// allowDepartures loosens the schema by exactly the ways real NetBox departs from it (DESIGN.md,
-// "NetBox facts"), and tightens it so that a field the schema does not know is reported:
-//   - an unset choice field ({value, label}) is null;
-//   - cable_end is null on an uncabled object;
-//   - a blank optional string is "" even where the schema gives a pattern;
-//   - unset custom fields are null (custom_fields admits any value already).
-func allowDepartures(doc *openapi3.T) {
-	for _, ref := range doc.Components.Schemas {
-		s := ref.Value
-		if s == nil || len(s.Properties) == 0 {
-			continue
-		}
-		if s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
-			no := false
-			s.AdditionalProperties.Has = &no
-		}
-		for name, pref := range s.Properties {
-			p := pref.Value
-			if p == nil || pref.Ref != "" {
-				continue
-			}
-			switch {
-			case name == "custom_fields" && p.AdditionalProperties.Schema != nil && p.AdditionalProperties.Schema.Value != nil:
-				p.AdditionalProperties.Schema.Value.Nullable = true
-			case isChoice(p):
-				p.Nullable = true
-			case name == "cable_end" && p.Type.Is("string"):
-				p.Nullable = true
-			case p.Type.Is("string") && p.Pattern != "" && !contains(s.Required, name):
-				p.Pattern = "^$|" + "(?:" + p.Pattern + ")"
-			}
-		}
-	}
-}
-
-func isChoice(p *openapi3.Schema) bool {
-	if !p.Type.Is("object") || len(p.Properties) != 2 {
-		return false
-	}
-	_, v := p.Properties["value"]
-	_, l := p.Properties["label"]
-	return v && l
-}
+// errNoChecker is what Start returns for WithConformance when no Checker is registered.
+var errNoChecker = errors.New(`netboxtest: WithConformance needs the schema checker: import _ "github.com/osism/go-osism/netbox/netboxtest/conformance"`)
 
 func (s *Server) check(r *http.Request, info answerInfo, rec *recorder) {
-	doc, _, err := loadSchema()
-	if err != nil {
-		return
-	}
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	msgs, opID := validateAnswer(doc, r.Method, info, status, rec.body)
+	a := Answer{Method: r.Method, Template: info.tmpl, RequestURI: r.URL.RequestURI(), Status: status,
+		Body: rec.body, Brief: info.brief, BulkCreate: info.bulkCreate, Kind: kindSchema(info.k)}
+	msgs, opID := s.checker.Check(a)
 	if len(msgs) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range msgs {
-		s.violations = append(s.violations, Violation{Method: r.Method, Path: r.URL.RequestURI(), Status: status, Operation: opID, Message: m})
+		s.violations = append(s.violations, Violation{Method: r.Method, Path: a.RequestURI, Status: status, Operation: opID, Message: m})
 	}
-}
-
-// validateAnswer checks one answer against the operation's response schema. Answers the schema does
-// not describe are checked against NetBox's own shapes: brief answers against the Brief* component,
-// a list POST item by item against the single-object answer, and errors as {"detail": "..."} or
-// field errors.
-func validateAnswer(doc *openapi3.T, method string, info answerInfo, status int, body []byte) ([]string, string) {
-	item := doc.Paths.Value(info.tmpl)
-	if item == nil {
-		if status == http.StatusNotFound {
-			return checkError(body), ""
-		}
-		return []string{"path " + info.tmpl + " is not in the schema"}, ""
-	}
-	op := item.GetOperation(method)
-	if op == nil {
-		return []string{"method " + method + " is not in the schema for " + info.tmpl}, ""
-	}
-	resp := op.Responses.Status(status)
-	if resp == nil || resp.Value == nil {
-		if status >= 400 {
-			return checkError(body), op.OperationID
-		}
-		return []string{fmt.Sprintf("status %d is not declared", status)}, op.OperationID
-	}
-	mt := resp.Value.Content.Get("application/json")
-	if mt == nil || mt.Schema == nil {
-		if len(strings.TrimSpace(string(body))) != 0 {
-			return []string{fmt.Sprintf("status %d declares no body, got %d bytes", status, len(body))}, op.OperationID
-		}
-		return nil, op.OperationID
-	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return []string{"answer is not JSON: " + err.Error()}, op.OperationID
-	}
-	schema := mt.Schema.Value
-	switch {
-	case info.brief && info.k != nil:
-		itemSchema := briefSchema(doc, info.k)
-		if isList(v) {
-			return validateList(schema, itemSchema, v), op.OperationID
-		}
-		return visit(itemSchema, v, ""), op.OperationID
-	case info.bulkCreate:
-		list, ok := v.([]any)
-		if !ok {
-			return []string{"a list POST must answer a list"}, op.OperationID
-		}
-		var msgs []string
-		for i, e := range list {
-			msgs = append(msgs, visit(schema, e, "/"+strconv.Itoa(i))...)
-		}
-		return msgs, op.OperationID
-	}
-	return visit(schema, v, ""), op.OperationID
-}
-
-func isList(v any) bool {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return false
-	}
-	_, ok = m["results"]
-	return ok
-}
-
-// validateList checks a paginated answer whose items follow another schema than the declared one.
-func validateList(page, itemSchema *openapi3.Schema, v any) []string {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return []string{"a list answer must be an object"}
-	}
-	var msgs []string
-	for _, k := range []string{"count", "next", "previous"} {
-		if p := page.Properties[k]; p != nil && p.Value != nil {
-			msgs = append(msgs, visit(p.Value, m[k], "/"+k)...)
-		}
-	}
-	results, ok := m["results"].([]any)
-	if !ok {
-		return append(msgs, "/results: must be a list")
-	}
-	for i, e := range results {
-		msgs = append(msgs, visit(itemSchema, e, "/results/"+strconv.Itoa(i))...)
-	}
-	return msgs
-}
-
-var derivedBrief sync.Map // kind name -> *openapi3.Schema
-
-// briefSchema is the model's Brief* component, or, where NetBox's schema has none (custom fields),
-// the full component cut down to the brief fields.
-func briefSchema(doc *openapi3.T, k *kind) *openapi3.Schema {
-	if k.brief != "" {
-		if ref := doc.Components.Schemas[k.brief]; ref != nil {
-			return ref.Value
-		}
-	}
-	if v, ok := derivedBrief.Load(k.name); ok {
-		return v.(*openapi3.Schema)
-	}
-	full := doc.Components.Schemas[k.schema].Value
-	cut := &openapi3.Schema{Type: full.Type, Properties: openapi3.Schemas{}, AdditionalProperties: full.AdditionalProperties}
-	for _, name := range k.briefSet {
-		if p := full.Properties[name]; p != nil {
-			cut.Properties[name] = p
-		}
-		if contains(full.Required, name) {
-			cut.Required = append(cut.Required, name)
-		}
-	}
-	derivedBrief.Store(k.name, cut)
-	return cut
-}
-
-func visit(schema *openapi3.Schema, v any, prefix string) []string {
-	err := schema.VisitJSON(v, openapi3.MultiErrors(), openapi3.VisitAsResponse())
-	if err == nil {
-		return nil
-	}
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		var me openapi3.MultiError
-		if errors.As(err, &me) {
-			for _, e := range me {
-				walk(e)
-			}
-			return
-		}
-		var se *openapi3.SchemaError
-		if errors.As(err, &se) {
-			out = append(out, fmt.Sprintf("at %s/%s: %s", prefix, strings.Join(se.JSONPointer(), "/"), se.Reason))
-			return
-		}
-		out = append(out, prefix+": "+err.Error())
-	}
-	walk(err)
-	if len(out) > 20 {
-		out = append(out[:20], fmt.Sprintf("... and %d more", len(out)-20))
-	}
-	return out
-}
-
-// checkError accepts NetBox's error shapes: {"detail": "..."}, {"field": ["..."]}, or a list of
-// such objects for bulk writes.
-func checkError(body []byte) []string {
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return []string{"error answer is not JSON: " + err.Error()}
-	}
-	var check func(v any, top bool) []string
-	check = func(v any, top bool) []string {
-		switch x := v.(type) {
-		case map[string]any:
-			if d, ok := x["detail"]; ok {
-				if _, isStr := d.(string); !isStr || len(x) != 1 {
-					return []string{`error "detail" must be the only key and a string`}
-				}
-				return nil
-			}
-			for k, msgs := range x {
-				list, ok := msgs.([]any)
-				if !ok {
-					return []string{fmt.Sprintf("field error %q must be a list of messages", k)}
-				}
-				for _, m := range list {
-					if _, ok := m.(string); !ok {
-						return []string{fmt.Sprintf("field error %q must hold strings", k)}
-					}
-				}
-			}
-			return nil
-		case []any:
-			if !top {
-				return []string{"nested error lists are not NetBox's shape"}
-			}
-			var out []string
-			for _, e := range x {
-				out = append(out, check(e, false)...)
-			}
-			return out
-		}
-		return []string{"error answer must be an object or a list"}
-	}
-	return check(v, true)
 }

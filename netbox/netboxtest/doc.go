@@ -12,6 +12,8 @@
 //
 // In a test, New starts a server on 127.0.0.1 and closes it at cleanup:
 //
+//	import _ "github.com/osism/go-osism/netbox/netboxtest/conformance" // for WithConformance
+//
 //	s := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithConformance())
 //	client := netbox.New(s.URL(), s.Token())
 //
@@ -68,10 +70,15 @@
 // WithConformance validates every answer: the status must be one the operation declares (errors
 // are checked against NetBox's error shapes, which the schema does not describe), and the body
 // must match the operation's response schema. Brief answers are checked against the model's Brief*
-// component, list POSTs item by item. The schema is loaded once per process (SchemaLoadTime says
-// how long that took; NETBOXTEST_OPENAPI overrides where it is read from) and loosened by exactly
-// the ways real NetBox departs from it: an unset choice field is null, cable_end is null on an
-// uncabled interface, a blank optional string is "" even where a pattern is given, and unset custom
-// fields are null. It is also tightened: a field the schema does not know is a violation. New fails
-// the test at cleanup if any answer violated the schema.
+// component, list POSTs item by item. The checker lives in package
+// github.com/osism/go-osism/netbox/netboxtest/conformance, which a test that uses WithConformance
+// imports for its side effect (blank import); without it Start returns an error naming the import.
+// It is a package of its own so that programs which start the double (osism demo) do not link the
+// OpenAPI and JSON Schema libraries; RegisterChecker, Checker, Answer and KindSchema are the hook
+// between the two. The schema is loaded once per process (conformance.SchemaLoadTime says how long
+// that took; NETBOXTEST_OPENAPI, conformance.SchemaEnv, overrides where it is read from) and
+// loosened by exactly the ways real NetBox departs from it: an unset choice field is null,
+// cable_end is null on an uncabled interface, a blank optional string is "" even where a pattern is
+// given, and unset custom fields are null. It is also tightened: a field the schema does not know
+// is a violation. New fails the test at cleanup if any answer violated the schema.
 package netboxtest

@@ -28,6 +28,8 @@ type Server struct {
 	done chan struct{}
 	once sync.Once
 
+	checker Checker // set by Start with WithConformance
+
 	tokenV1 string
 	tokenV2 string
 	tokens  map[string]tokenInfo // "v1:<plaintext>" or "v2:<key>"
@@ -94,6 +96,8 @@ func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = 
 func WithSeed(seed int64) Option { return func(c *config) { c.seed = seed } }
 
 // WithConformance validates every answer against NetBox's OpenAPI schema and records violations.
+// The checker is in package github.com/osism/go-osism/netbox/netboxtest/conformance; import it for
+// its side effect, or Start fails.
 func WithConformance() Option { return func(c *config) { c.conformance = true } }
 
 // WithDevices adds n generated devices with the project's custom fields, for benchmarks.
@@ -105,7 +109,11 @@ func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s, err := Start(opts...)
 	if err != nil {
-		tb.Fatalf("netboxtest: %v", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "netboxtest: ") {
+			msg = "netboxtest: " + msg
+		}
+		tb.Fatal(msg)
 	}
 	tb.Cleanup(func() {
 		s.Close()
@@ -175,7 +183,11 @@ func Start(opts ...Option) (*Server, error) {
 		}
 	}
 	if cfg.conformance {
-		if _, _, err := loadSchema(); err != nil {
+		s.checker = registeredChecker()
+		if s.checker == nil {
+			return nil, errNoChecker
+		}
+		if err := s.checker.Load(); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -515,4 +516,71 @@ func TestHelpers(t *testing.T) {
 	require.Zero(t, s.ID("dcim.interface", "node-4:eth0"), "interfaces go with their device")
 	p := newClient(t, s).list("/api/dcim/cables/?limit=0")
 	require.Equal(t, 8, p.Count, "and so do their cables")
+}
+
+// TestConformanceNeedsChecker: without package conformance imported, WithConformance is an error
+// that names the import. The test binary links conformance (the external tests import it), so the
+// test unregisters it for its duration; it must not run in parallel with tests that use it.
+func TestConformanceNeedsChecker(t *testing.T) {
+	saved := registeredChecker()
+	RegisterChecker(nil)
+	t.Cleanup(func() { RegisterChecker(saved) })
+
+	_, err := Start(WithConformance())
+	require.ErrorIs(t, err, errNoChecker)
+	require.EqualError(t, err, `netboxtest: WithConformance needs the schema checker: import _ "github.com/osism/go-osism/netbox/netboxtest/conformance"`)
+
+	s, err := Start()
+	require.NoError(t, err, "without WithConformance no checker is needed")
+	s.Close()
+}
+
+// fakeChecker records the answers it is given and reports each as a violation.
+type fakeChecker struct {
+	mu      sync.Mutex
+	answers []Answer
+}
+
+func (f *fakeChecker) Load() error { return nil }
+
+func (f *fakeChecker) Check(a Answer) ([]string, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answers = append(f.answers, a)
+	return []string{"fake"}, "fake_op"
+}
+
+// TestCheckerHook: the registered Checker sees every answer with what it needs to pick the schema,
+// and what it reports becomes a Violation. Not parallel: it swaps the registered checker.
+func TestCheckerHook(t *testing.T) {
+	saved := registeredChecker()
+	fake := &fakeChecker{}
+	RegisterChecker(fake)
+	t.Cleanup(func() { RegisterChecker(saved) })
+
+	s, err := Start(WithSampleFabric(), WithConformance())
+	require.NoError(t, err)
+	defer s.Close()
+	c := newClient(t, s)
+	c.list("/api/dcim/devices/?brief=1&limit=1")
+	status, _ := c.do(http.MethodPost, "/api/dcim/sites/", []any{map[string]any{"name": "s9", "slug": "s9"}})
+	require.Equal(t, http.StatusCreated, status)
+
+	fake.mu.Lock()
+	answers := fake.answers
+	fake.mu.Unlock()
+	require.Len(t, answers, 2)
+	brief, bulk := answers[0], answers[1]
+	require.Equal(t, "/api/dcim/devices/", brief.Template)
+	require.Equal(t, "/api/dcim/devices/?brief=1&limit=1", brief.RequestURI)
+	require.Equal(t, http.StatusOK, brief.Status)
+	require.True(t, brief.Brief)
+	require.Equal(t, &KindSchema{Name: "dcim.device", Schema: "DeviceWithConfigContext", Brief: "BriefDevice", BriefFields: kinds["dcim.device"].briefSet}, brief.Kind)
+	require.Contains(t, string(brief.Body), `"results"`)
+	require.True(t, bulk.BulkCreate)
+	require.Equal(t, http.StatusCreated, bulk.Status)
+
+	v := s.SchemaViolations()
+	require.Len(t, v, 2)
+	require.Equal(t, Violation{Method: http.MethodGet, Path: "/api/dcim/devices/?brief=1&limit=1", Status: http.StatusOK, Operation: "fake_op", Message: "fake"}, v[0])
 }

@@ -1,0 +1,96 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osism/go-osism/netbox/netboxtest"
+)
+
+// TestConformanceCatchesMismatch proves the validator is not a rubber stamp: answers broken in the
+// ways a double could go wrong are reported.
+func TestConformanceCatchesMismatch(t *testing.T) {
+	s := netboxtest.New(t, netboxtest.WithSampleFabric())
+	doc, _, err := loadSchema()
+	require.NoError(t, err)
+	good, ok := s.Get("dcim.device", 1)
+	require.True(t, ok)
+
+	kind := netboxtest.KindSchemaOf("dcim.device")
+	require.NotNil(t, kind)
+	encode := func(m map[string]any) []byte {
+		data, err := json.Marshal(m)
+		require.NoError(t, err)
+		return data
+	}
+	answer := func(status int, body []byte) netboxtest.Answer {
+		return netboxtest.Answer{Method: http.MethodGet, Template: "/api/dcim/devices/{id}/", RequestURI: "/api/dcim/devices/1/",
+			Status: status, Body: body, Kind: kind}
+	}
+	msgs, op := validateAnswer(doc, answer(http.StatusOK, encode(good)))
+	require.Empty(t, msgs, "the unmodified device must conform")
+	require.Equal(t, "dcim_devices_retrieve", op)
+
+	tests := []struct {
+		name   string
+		mutate func(m map[string]any)
+		want   string
+	}{
+		{"wrong type", func(m map[string]any) { m["id"] = "seven" }, "/id"},
+		{"missing required field", func(m map[string]any) { delete(m, "site") }, "site"},
+		{"unknown field", func(m map[string]any) { m["sitee"] = 1 }, "sitee"},
+		{"bad choice value", func(m map[string]any) { m["status"] = map[string]any{"value": "bogus", "label": "Bogus"} }, "/status/value"},
+		{"null where NetBox never sends null", func(m map[string]any) { m["serial"] = nil }, "/serial"},
+		{"nested object missing its id", func(m map[string]any) { delete(m["role"].(map[string]any), "id") }, "id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(encode(good), &m))
+			tc.mutate(m)
+			msgs, _ := validateAnswer(doc, answer(http.StatusOK, encode(m)))
+			require.NotEmpty(t, msgs)
+			require.Contains(t, fmt.Sprint(msgs), tc.want)
+		})
+	}
+
+	t.Run("undeclared status", func(t *testing.T) {
+		msgs, _ := validateAnswer(doc, answer(http.StatusAccepted, encode(good)))
+		require.NotEmpty(t, msgs)
+	})
+	t.Run("error shape", func(t *testing.T) {
+		msgs, _ := validateAnswer(doc, answer(http.StatusBadRequest, []byte(`{"name": "not a list"}`)))
+		require.NotEmpty(t, msgs)
+	})
+	t.Run("brief answer against the full schema", func(t *testing.T) {
+		a := answer(http.StatusOK, encode(good))
+		a.Brief = true
+		msgs, _ := validateAnswer(doc, a)
+		require.NotEmpty(t, msgs, "a full device is not a brief one")
+	})
+}
+
+// TestRegistered checks that importing the package registers its checker: a server with
+// WithConformance starts, and its answers conform.
+func TestRegistered(t *testing.T) {
+	s, err := netboxtest.Start(netboxtest.WithSampleFabric(), netboxtest.WithConformance())
+	require.NoError(t, err)
+	defer s.Close()
+	resp, err := http.Get(s.URL() + "/api/dcim/devices/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Empty(t, s.SchemaViolations())
+}
+
+func TestSchemaLoadTime(t *testing.T) {
+	_, _, err := loadSchema()
+	require.NoError(t, err)
+	d := SchemaLoadTime()
+	require.Positive(t, d)
+	t.Logf("NetBox OpenAPI schema loaded and prepared in %s", d)
+}

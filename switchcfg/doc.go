@@ -1,0 +1,119 @@
+// Package switchcfg renders the configuration of the switches OSISM manages
+// from NetBox and Jinja2 templates, and keeps every rendered file in a git
+// state repository: phase 2 of a device transition ("generate the
+// configuration of every managed switch the device is wired to"), and what
+// deploying (phase 3) and comparing (phase 4) start from.
+//
+// # Which switches
+//
+// A managed switch is a NetBox device with the custom field
+// device_type=switch and the tag managed-by-osism (IsManaged). Switches
+// lists them; Renderer.Render renders the ones named, or all of them.
+//
+// # Rendering
+//
+// A Renderer reads what a switch's configuration depends on and builds a
+// Context, the data its template sees. Reading costs three rounds of NetBox
+// list requests, one request each for up to 40 switches named (100 when
+// rendering all) and 1000 objects listed:
+//
+//  1. the switches, with their config contexts;
+//  2. their interfaces (with each cable's far end), and at the same time
+//     the manufacturer and model of their device types (one request the
+//     Renderer caches for its lifetime: netbox.Device carries only the
+//     device type's id);
+//  3. the devices at the far ends of their cables (role, and whether they
+//     are switches), and at the same time the IP addresses of the switches
+//     and of their MLAG peers.
+//
+// So rendering one switch, or both leaves a node is cabled to, costs five
+// requests, four with the device types cached.
+//
+// The template of a switch is the first that exists of
+// <templates>/<device-name>.cfg.j2, <templates>/<manufacturer-slug>.cfg.j2
+// and <templates>/default.cfg.j2; none existing is a *NoTemplateError that
+// names the directory and the three names. Without WithTemplateDir (or
+// WithTemplateFS) the templates built into the package are used
+// (BuiltinTemplates); with it, they are not a fallback. Templates may
+// include and import other files of the same directory.
+//
+// Templates are Jinja2, run by github.com/nikolalohinski/gonja/v2 with
+// trim_blocks on (the newline after a block tag is dropped) and
+// lstrip_blocks off (put block tags at the start of a line), as Ansible's
+// template module has them; undefined names and attributes are errors (use
+// "is defined" or "default" for optional config context keys); the
+// template's final newline is kept. A template that cannot be parsed or run is a *TemplateError
+// naming the file and the line.
+//
+// Rendering is deterministic: interfaces are in natural order (swp2 before
+// swp10), VLANs by VID, addresses, tags, members and peers sorted, and
+// gonja iterates dictionaries by sorted key; so the same NetBox data
+// renders the same bytes whatever order NetBox lists it in, and a switch
+// renders the same alone or with others.
+//
+// # The template context
+//
+// Templates see Context by its JSON names. Every name is always present:
+// lists are empty rather than missing, mlag is none without an MLAG.
+//
+//	device          id, name, site{name,slug}, rack, role{name,slug},
+//	                platform{name,slug}, manufacturer{name,slug}, model,
+//	                serial, status, primary_ip4, primary_ip6 (CIDR or ""),
+//	                deployment_type (custom field), tags (slugs),
+//	                custom_fields{...}, config_context{...}
+//	interfaces[]    name, kind ("ethernet", "lag", "virtual"), type, label,
+//	                description, enabled, mgmt_only, mtu (0: unset),
+//	                mac_address, mode ("", "access", "tagged",
+//	                "tagged-all"), untagged_vlan{vid,name} or none,
+//	                tagged_vlans[]{vid,name}, addresses[] (CIDR),
+//	                peer{device, interface, kind ("switch", "node",
+//	                "other"), role, cable} or none, lag (the LAG it is a
+//	                member of), parent, members[] and peer_devices[] (of a
+//	                LAG), custom_fields{...}
+//	vlans[]         vid, name, untagged[] and tagged[] (interface names)
+//	mlag            peer, peer_link, members[], interface, vlan, address,
+//	                peer_address, peer_ip, domain_id; or none
+//	bgp             asn (0: unknown), router_id ("" : unknown)
+//
+// The MLAG is what the netbox package's desired state writes for one: a
+// virtual interface (Vlan<vlan>) whose parent is a LAG (Port-Channel<n>)
+// whose members are all cabled to one other device, the peer. The peer's
+// address is its address on its interface of the same name. NetBox has no
+// MLAG domain id: domain_id is the config context's mlag_domain_id, else
+// the number the peer link's name ends in.
+//
+// bgp.asn is the config context's frr_asn, else the device's custom field
+// frr_asn; bgp.router_id is the config context's frr_router_id, else its
+// loopback, else the primary IPv4 address (without prefix length).
+//
+// # The built-in template
+//
+// default.cfg.j2 renders FRR configuration for a leaf in vtysh syntax
+// (FRR 8.4): "frr defaults datacenter"; an interface stanza with
+// "description <peer-device>:<peer-interface>" for every cabled port (and
+// the description, addresses and shutdown of LAGs, virtual interfaces and
+// ports that have them; management ports are left out); and, when the ASN
+// is known, "router bgp <asn>" with BGP unnumbered through the peer group
+// "fabric" ("neighbor swp1 interface peer-group fabric") to every routed port (no 802.1Q mode, not
+// a LAG member) cabled to a switch or a node, to every routed LAG with a
+// peer, and the MLAG peer's address. It renders no hostname command: FRR
+// 8.4 applies one to vtysh only, not to its daemons.
+//
+// # The state repository
+//
+// Repo keeps the rendered files in a git repository (branch main, plain
+// go-git, no git binary): <switch>.cfg per switch in the work tree, one
+// commit per change by "osism <osism@localhost>" at the time given (UTC),
+// so the same input gives the same revision. Commit does nothing when the
+// file already holds the content. MarkDeployed moves the tag
+// deployed/<switch> to the revision a switch received, Deployed reads it.
+// History lists the revisions that changed a switch's file, newest first;
+// Show returns the file at a revision, Diff a unified diff between two,
+// and Rollback commits an old revision's content as a new one. Revisions
+// are anything git resolves: a hash or a unique prefix, HEAD~1,
+// deployed/leaf-1.
+//
+// Switch names become file and tag names, so CheckName refuses what could
+// leave the repository or break a ref ("a/b", "..", " "). A Repo is safe
+// for concurrent use by the goroutines of one process.
+package switchcfg
