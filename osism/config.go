@@ -23,6 +23,28 @@ type Config struct {
 	Broker  BrokerConfig  `yaml:"broker" json:"broker"`
 	Tasks   TaskConfig    `yaml:"tasks" json:"tasks"`
 	Ansible AnsibleConfig `yaml:"ansible" json:"ansible"`
+	Fabric  FabricConfig  `yaml:"fabric" json:"fabric"`
+}
+
+// FabricConfig says where the netbox workers find the desired states and
+// the switch templates, where they keep rendered switch configurations, and
+// how they reach the switches. NetBox itself is configured as upstream
+// does, with NETBOX_URL and NETBOX_TOKEN.
+type FabricConfig struct {
+	// DesiredStateDir holds <collection>/<state>.yaml and
+	// <collection>/<device>/<state>.yaml (phase 1).
+	DesiredStateDir string `yaml:"desired_state_dir" json:"desired_state_dir,omitempty"`
+	// Collection is the default desired-state collection.
+	Collection string `yaml:"collection" json:"collection,omitempty"`
+	// TemplatesDir holds the switch templates; empty: the built-in ones.
+	TemplatesDir string `yaml:"templates_dir" json:"templates_dir,omitempty"`
+	// StateDir is the git repository of rendered switch configurations
+	// (/var/lib/osism/switches).
+	StateDir string `yaml:"state_dir" json:"state_dir,omitempty"`
+	// CredentialsFile says how to reach the switches over SSH.
+	CredentialsFile string `yaml:"credentials_file" json:"credentials_file,omitempty"`
+	// MaxSessions bounds concurrent SSH sessions (8).
+	MaxSessions int `yaml:"max_sessions" json:"max_sessions,omitempty"`
 }
 
 // AnsibleConfig says where the workers of the Ansible queues find the
@@ -255,6 +277,11 @@ const (
 	EnvAnsiblePlaybook  = "OSISM_ANSIBLE_PLAYBOOK"
 	EnvHistoryFile      = "OSISM_HISTORY_FILE"
 	EnvRoleMapDir       = "OSISM_ROLE_MAP_DIR"
+	EnvDesiredStateDir  = "OSISM_DESIRED_STATE_DIR"
+	EnvCollection       = "OSISM_COLLECTION"
+	EnvSwitchTemplates  = "OSISM_SWITCH_TEMPLATES"
+	EnvSwitchStateDir   = "OSISM_SWITCH_STATE_DIR"
+	EnvSwitchSecrets    = "OSISM_SWITCH_CREDENTIALS"
 	SystemConfigPath    = "/etc/osism/osism.yaml"
 	userConfigRelative  = "osism/osism.yaml"
 )
@@ -382,6 +409,12 @@ func mergeEnv(cfg *Config, environ []string) error {
 	str(EnvAnsiblePlaybook, &a.Playbook)
 	str(EnvHistoryFile, &a.HistoryFile)
 	str(EnvRoleMapDir, &a.RoleMapDir)
+	f := &cfg.Fabric
+	str(EnvDesiredStateDir, &f.DesiredStateDir)
+	str(EnvCollection, &f.Collection)
+	str(EnvSwitchTemplates, &f.TemplatesDir)
+	str(EnvSwitchStateDir, &f.StateDir)
+	str(EnvSwitchSecrets, &f.CredentialsFile)
 	t := &cfg.Tasks
 	if v, ok := env[EnvTaskStorage]; ok {
 		t.Storage = Storage(v)

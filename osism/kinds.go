@@ -101,3 +101,25 @@ func ApplyArgs(env, role, action, sub string, args []string) (Args, error) {
 	}
 	return AnsibleRunArgs{Environment: env, Role: role, Sub: sub, Args: args}, nil
 }
+
+// KindNetBoxConnect moves a device to a state: NetBox, then the switches
+// its cables reach (phases 1 to 4).
+const KindNetBoxConnect = "netbox.connect"
+
+// NetBoxConnectArgs moves Device to State on the netbox queue.
+type NetBoxConnectArgs struct {
+	Device string `json:"device"`
+	State  string `json:"state"`
+	// Collection names the desired-state collection; default from the
+	// fabric configuration.
+	Collection string `json:"collection,omitempty"`
+	// Enforce runs the transition even when the device is already in State
+	// or the edge is not allowed.
+	Enforce bool `json:"enforce,omitempty"`
+}
+
+// Kind is "netbox.connect".
+func (NetBoxConnectArgs) Kind() string { return KindNetBoxConnect }
+
+// Queue is netbox.
+func (NetBoxConnectArgs) Queue() Queue { return QueueNetBox }

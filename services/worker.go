@@ -19,6 +19,7 @@ func Handlers(cfg osism.Config) *osism.Workers {
 	// package would catch.
 	_ = osism.AddWorkerFunc(ws, noop)
 	_ = AddAnsibleWorkers(ws, cfg.Ansible)
+	_ = AddFabricWorkers(ws, cfg.Fabric, nil)
 	return ws
 }
 

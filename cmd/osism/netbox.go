@@ -13,6 +13,8 @@ func netboxCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			netboxStatesCommand(),
 			netboxCheckCommand(), netboxSetupCommand(),
+			netboxConnectCommand(), netboxGenerateCommand(), netboxDeployCommand(),
+			netboxDiffCommand(), netboxHistoryCommand(), netboxRollbackCommand(),
 		},
 	}
 }

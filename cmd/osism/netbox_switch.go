@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/osism/go-osism/netbox"
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/services"
+	"github.com/osism/go-osism/statemachine"
+	"github.com/osism/go-osism/switchcfg"
+)
+
+// fabric builds the fabric of the configuration, with NetBox from
+// NETBOX_URL and NETBOX_TOKEN; close releases the bus it locks with.
+func fabric(c *cli.Context) (*services.Fabric, func(), error) {
+	cfg, err := osism.LoadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	nb, err := netbox.New(netbox.ConfigFromEnv())
+	if err != nil {
+		return nil, nil, fmt.Errorf("netbox (NETBOX_URL, NETBOX_TOKEN): %w", err)
+	}
+	closeFn := func() {}
+	var locker statemachine.Locker
+	if !cfg.Standalone() {
+		client, err := osism.Dial(c.Context, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		locker, closeFn = services.StateLocker(client, 30*time.Second), func() { _ = client.Close() }
+	}
+	f, err := services.NewFabric(cfg.Fabric, nb, locker, quietLogger())
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return f, closeFn, nil
+}
+
+func switchArgs(c *cli.Context, min int, usage string) ([]string, error) {
+	if c.NArg() < min {
+		return nil, usagef("%s: expected %s", c.Command.Name, usage)
+	}
+	for _, sw := range c.Args().Slice() {
+		if err := switchcfg.CheckName(sw); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	return c.Args().Slice(), nil
+}
+
+func netboxGenerateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "generate",
+		Usage:     "render switch configurations from NetBox and commit them to the state repository",
+		ArgsUsage: "SWITCH...",
+		Flags:     []cli.Flag{formatFlag("table", "json")},
+		Action: func(c *cli.Context) error {
+			sws, err := switchArgs(c, 1, "one or more switch names")
+			if err != nil {
+				return err
+			}
+			f, done, err := fabric(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := f.Deployer.Generate(c.Context, sws...)
+			if err != nil {
+				return err
+			}
+			if c.String("format") == "json" {
+				return printJSON(c.App.Writer, res)
+			}
+			rows := make([][]string, 0, len(res))
+			for _, r := range res {
+				rows = append(rows, []string{r.Switch, r.Rev, map[bool]string{true: "changed", false: "unchanged"}[r.Changed]})
+			}
+			return printTable(c.App.Writer, []string{"SWITCH", "REVISION", "RENDER"}, rows)
+		},
+	}
+}
+
+func netboxDeployCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deploy",
+		Usage:     "send switches the difference to their last rendered configuration, and save it",
+		ArgsUsage: "SWITCH...",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands that would be sent, send nothing"},
+			formatFlag("log", "json"),
+		},
+		Action: func(c *cli.Context) error {
+			sws, err := switchArgs(c, 1, "one or more switch names")
+			if err != nil {
+				return err
+			}
+			f, done, err := fabric(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := f.Deployer.Deploy(c.Context, sws, c.Bool("dry-run"))
+			if c.String("format") == "json" {
+				if perr := printJSON(c.App.Writer, res); perr != nil {
+					return perr
+				}
+				return err
+			}
+			for _, r := range res {
+				if r.Rev == "" {
+					continue
+				}
+				verb := "sent"
+				if c.Bool("dry-run") {
+					verb = "would send"
+				}
+				fmt.Fprintf(c.App.Writer, "# %s: revision %s, %s %d commands\n", r.Switch, r.Rev, verb, len(r.Sent))
+				for _, l := range r.Sent {
+					fmt.Fprintln(c.App.Writer, l)
+				}
+				if !c.Bool("dry-run") {
+					fmt.Fprintln(c.App.Writer, "# "+strings.ReplaceAll(r.Report.String(), "\n", "\n# "))
+				}
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range res {
+				if !c.Bool("dry-run") && !r.Report.OK() {
+					return fmt.Errorf("%s does not run its rendered configuration after the deploy", r.Switch)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func netboxDiffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "compare what switches run with their rendered configuration (exit 1 when they differ)",
+		ArgsUsage: "SWITCH...",
+		Flags:     []cli.Flag{formatFlag("log", "json")},
+		Action: func(c *cli.Context) error {
+			sws, err := switchArgs(c, 1, "one or more switch names")
+			if err != nil {
+				return err
+			}
+			f, done, err := fabric(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			reports, err := f.Deployer.Compare(c.Context, sws, true)
+			if err != nil {
+				return err
+			}
+			if c.String("format") == "json" {
+				if err := printJSON(c.App.Writer, reports); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range reports {
+					fmt.Fprintln(c.App.Writer, r.String())
+				}
+			}
+			for _, r := range reports {
+				if !r.OK() {
+					return exitStatus(exitFailure)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func netboxHistoryCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "list the rendered revisions of a switch, newest first",
+		ArgsUsage: "SWITCH",
+		Flags:     []cli.Flag{formatFlag("table", "json")},
+		Action: func(c *cli.Context) error {
+			sws, err := switchArgs(c, 1, "a switch name")
+			if err != nil {
+				return err
+			}
+			repo, err := stateRepo()
+			if err != nil {
+				return err
+			}
+			hist, err := repo.History(sws[0])
+			if err != nil {
+				return err
+			}
+			deployed, _ := repo.Deployed(sws[0])
+			if c.String("format") == "json" {
+				type row struct {
+					switchcfg.Revision
+					Deployed bool `json:"deployed"`
+				}
+				rows := make([]row, 0, len(hist))
+				for _, h := range hist {
+					rows = append(rows, row{h, h.Rev == deployed})
+				}
+				return printJSON(c.App.Writer, rows)
+			}
+			rows := make([][]string, 0, len(hist))
+			for _, h := range hist {
+				mark := ""
+				if h.Rev == deployed {
+					mark = "deployed"
+				}
+				rows = append(rows, []string{h.Rev[:12], h.Time.Format(time.RFC3339), mark, h.Message})
+			}
+			return printTable(c.App.Writer, []string{"REVISION", "TIME", "", "MESSAGE"}, rows)
+		},
+	}
+}
+
+// stateRepo opens the state repository of the configuration.
+func stateRepo() (*switchcfg.Repo, error) {
+	cfg, err := osism.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	dir := cfg.Fabric.StateDir
+	if dir == "" {
+		dir = services.DefaultSwitchStateDir
+	}
+	return switchcfg.OpenRepo(dir)
+}
+
+func netboxRollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rollback",
+		Usage:     "deploy the configuration a switch had at an earlier revision (committed as a new one)",
+		ArgsUsage: "SWITCH REVISION",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return usagef("rollback: expected SWITCH REVISION")
+			}
+			sw := c.Args().Get(0)
+			if err := switchcfg.CheckName(sw); err != nil {
+				return usageError{err}
+			}
+			f, done, err := fabric(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			r, err := f.Deployer.Rollback(c.Context, sw, c.Args().Get(1))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%s: rolled back to %s as revision %s, %d commands sent\n%s\n", sw, c.Args().Get(1), r.Rev, len(r.Sent), r.Report)
+			if !r.Report.OK() {
+				return fmt.Errorf("%s does not run the rolled back configuration", sw)
+			}
+			return nil
+		},
+	}
+}
+
+func netboxConnectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "connect",
+		Usage:     "move a device to a state: NetBox, then the switches its cables reach (phases 1-4)",
+		ArgsUsage: "DEVICE | --all",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "state", Required: true, Usage: "target state"},
+			&cli.StringFlag{Name: "collection", Usage: "desired-state collection (default fabric.collection)"},
+			&cli.BoolFlag{Name: "enforce", Usage: "run the transition even when in transit or not allowed"},
+			&cli.BoolFlag{Name: "no-wait", Usage: "print the task id and return"},
+			&cli.BoolFlag{Name: "all", Usage: "every device the collection names"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := osism.LoadConfig()
+			if err != nil {
+				return err
+			}
+			collection := c.String("collection")
+			if collection == "" {
+				collection = cfg.Fabric.Collection
+			}
+			var devices []string
+			switch {
+			case c.Bool("all") && c.NArg() == 0:
+				if devices, err = collectionDevices(cfg.Fabric.DesiredStateDir, collection); err != nil {
+					return err
+				}
+			case !c.Bool("all") && c.NArg() == 1:
+				devices = []string{c.Args().First()}
+			default:
+				return usagef("connect: expected one DEVICE, or --all")
+			}
+			if c.Bool("no-wait") && cfg.Standalone() {
+				return usagef("connect --no-wait needs a broker (set %s): without one the task runs inside this command", osism.EnvBrokerURL)
+			}
+			bus, err := services.StartStandalone(c.Context, cfg, &services.StandaloneOpts{Logger: quietLogger(), Concurrency: 8})
+			if err != nil {
+				return err
+			}
+			defer bus.Close()
+			var ids []string
+			for _, d := range devices {
+				res, err := bus.Client.Submit(c.Context, osism.NetBoxConnectArgs{Device: d, State: c.String("state"),
+					Collection: collection, Enforce: c.Bool("enforce")}, nil)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, res.ID)
+			}
+			if c.Bool("no-wait") {
+				for _, id := range ids {
+					fmt.Fprintln(c.App.Writer, id)
+				}
+				return nil
+			}
+			if len(ids) == 1 {
+				fmt.Fprintf(c.App.ErrWriter, "osism: task %s: connect %s to %s\n", ids[0], devices[0], c.String("state"))
+				sigs := make(chan os.Signal, 2)
+				signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+				defer signal.Stop(sigs)
+				code, err := followTask(c.Context, bus.Client, ids[0], c.App.Writer, sigs, bus.Embedded(), c.App.ErrWriter)
+				var intr interrupted
+				if errors.As(err, &intr) {
+					return exitStatus(exitInterrupted)
+				}
+				if err != nil {
+					return err
+				}
+				if code != 0 {
+					if t, err := bus.Client.Get(c.Context, ids[0]); err == nil && t.Error != "" {
+						fmt.Fprintf(c.App.ErrWriter, "osism: task %s failed: %s\n", ids[0], t.Error)
+					}
+				}
+				return exitStatus(code)
+			}
+			return waitAll(c.Context, bus.Client, devices, ids, c.App.ErrWriter)
+		},
+	}
+}
+
+// waitAll waits for the tasks of many devices with a progress bar, then
+// names the ones that failed.
+func waitAll(ctx context.Context, client *osism.Client, devices, ids []string, w io.Writer) error {
+	type done struct {
+		i int
+		t *osism.Task
+		e error
+	}
+	ch := make(chan done, len(ids))
+	for i, id := range ids {
+		go func() {
+			t, err := client.Wait(ctx, id)
+			ch <- done{i, t, err}
+		}()
+	}
+	var failed []string
+	for n := 1; n <= len(ids); n++ {
+		d := <-ch
+		if d.e != nil {
+			failed = append(failed, fmt.Sprintf("%s (task %s): %v", devices[d.i], ids[d.i], d.e))
+		} else if d.t.State != osism.StateSucceeded {
+			failed = append(failed, fmt.Sprintf("%s (task %s): %s", devices[d.i], ids[d.i], d.t.Error))
+		}
+		const width = 30
+		fill := n * width / len(ids)
+		fmt.Fprintf(w, "\r[%s%s] %d/%d devices, %d failed", strings.Repeat("#", fill), strings.Repeat(" ", width-fill), n, len(ids), len(failed))
+	}
+	fmt.Fprintln(w)
+	slices.Sort(failed)
+	for _, f := range failed {
+		fmt.Fprintln(w, "osism: failed: "+f)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d devices failed", len(failed), len(ids))
+	}
+	return nil
+}
+
+// collectionDevices lists the devices a desired-state collection names:
+// the top-level keys of its <state>.yaml files and its device directories.
+func collectionDevices(dir, collection string) ([]string, error) {
+	if dir == "" || collection == "" {
+		return nil, usagef("connect --all: set fabric.desired_state_dir (%s) and a collection", osism.EnvDesiredStateDir)
+	}
+	root := filepath.Join(dir, collection)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("collection %s: %w", collection, err)
+	}
+	var out []string
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			add(e.Name())
+		case strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml"):
+			b, err := os.ReadFile(filepath.Join(root, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			var m map[string]any
+			if err := yaml.Unmarshal(b, &m); err != nil {
+				return nil, fmt.Errorf("collection %s: %s: %w", collection, e.Name(), err)
+			}
+			for k := range m {
+				add(k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

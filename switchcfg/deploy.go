@@ -1,0 +1,595 @@
+package switchcfg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TargetSpec is how to reach a switch, as a secrets file or a device's
+// config context (key osism_ssh) gives it; empty fields are taken from the
+// next source.
+type TargetSpec struct {
+	Host                  string        `yaml:"host" json:"host"`
+	Port                  int           `yaml:"port" json:"port"`
+	User                  string        `yaml:"user" json:"user"`
+	KeyFile               string        `yaml:"key_file" json:"key_file"`
+	Password              string        `yaml:"password" json:"-"`
+	KnownHosts            string        `yaml:"known_hosts" json:"known_hosts"`
+	InsecureIgnoreHostKey bool          `yaml:"insecure_ignore_host_key" json:"insecure_ignore_host_key"`
+	Timeout               time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// merge fills the empty fields of s from o.
+func (s TargetSpec) merge(o TargetSpec) TargetSpec {
+	if s.Host == "" {
+		s.Host = o.Host
+	}
+	if s.Port == 0 {
+		s.Port = o.Port
+	}
+	if s.User == "" {
+		s.User = o.User
+	}
+	if s.KeyFile == "" && s.Password == "" {
+		s.KeyFile, s.Password = o.KeyFile, o.Password
+	}
+	if s.KnownHosts == "" {
+		s.KnownHosts = o.KnownHosts
+	}
+	s.InsecureIgnoreHostKey = s.InsecureIgnoreHostKey || o.InsecureIgnoreHostKey
+	if s.Timeout == 0 {
+		s.Timeout = o.Timeout
+	}
+	return s
+}
+
+// Credentials are the secrets file: per-switch entries and defaults for
+// all switches.
+//
+//	defaults: {user: osism, key_file: /etc/osism/switch_key, known_hosts: /etc/osism/known_hosts}
+//	switches:
+//	  leaf-1: {host: 192.0.2.11, port: 22}
+type Credentials struct {
+	Defaults TargetSpec            `yaml:"defaults"`
+	Switches map[string]TargetSpec `yaml:"switches"`
+}
+
+// LoadCredentials reads a secrets file; unknown keys are errors.
+func LoadCredentials(path string) (*Credentials, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("switch credentials: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	var c Credentials
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("switch credentials %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// ConfigContextKey is the key of a device's config context that may hold a
+// TargetSpec.
+const ConfigContextKey = "osism_ssh"
+
+// target resolves how to reach the switch of c: the secrets file's entry,
+// then the config context, then the secrets file's defaults; the host
+// defaults to the primary IPv4 address.
+func (cr *Credentials) target(c *Context) (Target, error) {
+	var spec TargetSpec
+	if cr != nil {
+		spec = cr.Switches[c.Device.Name]
+	}
+	if v, ok := c.Device.ConfigContext[ConfigContextKey]; ok {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return Target{}, err
+		}
+		var cc TargetSpec
+		if err := yaml.Unmarshal(b, &cc); err != nil {
+			return Target{}, fmt.Errorf("switch %s: config context %s: %w", c.Device.Name, ConfigContextKey, err)
+		}
+		spec = spec.merge(cc)
+	}
+	if cr != nil {
+		spec = spec.merge(cr.Defaults)
+	}
+	if spec.Host == "" && c.Device.PrimaryIP4 != "" {
+		ip, _, err := net.ParseCIDR(c.Device.PrimaryIP4)
+		if err == nil {
+			spec.Host = ip.String()
+		}
+	}
+	return Target{Switch: c.Device.Name, DeploymentType: c.Device.DeploymentType, Host: spec.Host, Port: spec.Port,
+		User: spec.User, KeyFile: spec.KeyFile, Password: spec.Password, KnownHosts: spec.KnownHosts,
+		InsecureIgnoreHostKey: spec.InsecureIgnoreHostKey, Timeout: spec.Timeout}, nil
+}
+
+// Deployer renders switch configurations into the state repository,
+// deploys them and checks what the switches run. Requests for the same
+// switch that arrive while one is in progress are batched: they share the
+// next render, and the next SSH session to that switch.
+type Deployer struct {
+	Renderer    *Renderer
+	Repo        *Repo
+	Credentials *Credentials
+	// Drivers picks the driver of a deployment type; default DriverFor.
+	Drivers func(deploymentType string) (Driver, Dialect, error)
+	// Lock, when set, is held around every session to a switch.
+	Lock func(ctx context.Context, sw string) (unlock func(), err error)
+	// MaxSessions bounds concurrent SSH sessions; default 8.
+	MaxSessions int
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+
+	once     sync.Once
+	sem      chan struct{}
+	render   *rounds[GenerateResult]
+	mu       sync.Mutex
+	deploys  map[string]*rounds[DeployResult]
+	contexts map[string]*Context
+	seen     map[string]seenConfig
+	sessions map[string]int
+}
+
+type seenConfig struct {
+	rev     string
+	running []byte
+}
+
+// GenerateResult is a render committed to the state repository.
+type GenerateResult struct {
+	Switch  string `json:"switch"`
+	Rev     string `json:"rev"`
+	Changed bool   `json:"changed"`
+}
+
+// DeployResult is one switch after a deploy.
+type DeployResult struct {
+	Switch string `json:"switch"`
+	Rev    string `json:"rev"`
+	// Sent are the commands sent (all of them, or those a dry run would
+	// send).
+	Sent []string `json:"sent"`
+	// Report compares what the switch runs afterwards with Rev.
+	Report Report `json:"report"`
+}
+
+func (d *Deployer) init() {
+	d.once.Do(func() {
+		n := d.MaxSessions
+		if n <= 0 {
+			n = 8
+		}
+		d.sem = make(chan struct{}, n)
+		d.render = newRounds(d.generateRound)
+		d.deploys = map[string]*rounds[DeployResult]{}
+		d.contexts = map[string]*Context{}
+		d.seen = map[string]seenConfig{}
+		d.sessions = map[string]int{}
+		if d.Drivers == nil {
+			d.Drivers = DriverFor
+		}
+		if d.Logger == nil {
+			d.Logger = slog.Default()
+		}
+	})
+}
+
+// Sessions returns how many SSH sessions were opened to each switch.
+func (d *Deployer) Sessions() map[string]int {
+	d.init()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps(d.sessions)
+}
+
+func maps[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Generate renders switches from NetBox and commits every changed
+// configuration.
+func (d *Deployer) Generate(ctx context.Context, switches ...string) ([]GenerateResult, error) {
+	d.init()
+	if len(switches) == 0 {
+		return nil, errors.New("generate: no switch named")
+	}
+	for _, sw := range switches {
+		if err := CheckName(sw); err != nil {
+			return nil, err
+		}
+	}
+	return d.render.do(ctx, switches)
+}
+
+func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[string]GenerateResult, error) {
+	cs, err := d.Renderer.Contexts(ctx, switches...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]GenerateResult, len(cs))
+	for _, c := range cs {
+		d.mu.Lock()
+		d.contexts[c.Device.Name] = c
+		d.mu.Unlock()
+		r, err := d.Renderer.RenderContext(c)
+		if err != nil {
+			return nil, err
+		}
+		rev, changed, err := d.Repo.Commit(r.Switch, r.Config, "render "+r.Switch+" from NetBox")
+		if err != nil {
+			return nil, err
+		}
+		out[r.Switch] = GenerateResult{Switch: r.Switch, Rev: rev, Changed: changed}
+	}
+	return out, nil
+}
+
+// SwitchesOf returns the managed switches device's cables reach, sorted.
+func (d *Deployer) SwitchesOf(ctx context.Context, device string) ([]string, error) {
+	peers, err := d.Renderer.nb.Peers(ctx, device)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range peers {
+		if n := p.PeerDevice.Name; n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	managed, err := Switches(ctx, d.Renderer.nb)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range managed {
+		if slices.Contains(names, m.Name) {
+			out = append(out, m.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// target returns how to reach sw, from the contexts of the last render or
+// NetBox.
+func (d *Deployer) target(ctx context.Context, sw string) (Target, error) {
+	d.mu.Lock()
+	c := d.contexts[sw]
+	d.mu.Unlock()
+	if c == nil {
+		cs, err := d.Renderer.Contexts(ctx, sw)
+		if err != nil {
+			return Target{}, err
+		}
+		c = cs[0]
+		d.mu.Lock()
+		d.contexts[sw] = c
+		d.mu.Unlock()
+	}
+	return d.Credentials.target(c)
+}
+
+// rendered returns the last committed configuration of sw and its
+// revision.
+func (d *Deployer) rendered(sw string) ([]byte, string, error) {
+	hist, err := d.Repo.History(sw)
+	if err != nil || len(hist) == 0 {
+		return nil, "", fmt.Errorf("switch %s has no rendered configuration yet (osism netbox generate %s): %w", sw, sw, err)
+	}
+	cfg, err := d.Repo.Show(sw, hist[0].Rev)
+	return cfg, hist[0].Rev, err
+}
+
+// session opens a session to sw within the session limit; release closes
+// it.
+func (d *Deployer) session(ctx context.Context, sw string) (Session, Dialect, Target, func(), error) {
+	t, err := d.target(ctx, sw)
+	if err != nil {
+		return nil, nil, t, nil, err
+	}
+	drv, dialect, err := d.Drivers(t.DeploymentType)
+	if err != nil {
+		return nil, nil, t, nil, fmt.Errorf("switch %s: %w", sw, err)
+	}
+	select {
+	case d.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, t, nil, ctx.Err()
+	}
+	d.mu.Lock()
+	d.sessions[sw]++
+	d.mu.Unlock()
+	s, err := drv.Open(ctx, t)
+	if err != nil {
+		<-d.sem
+		return nil, nil, t, nil, err
+	}
+	return s, dialect, t, func() { _ = s.Close(); <-d.sem }, nil
+}
+
+// Deploy brings every switch to its last committed configuration, sending
+// only the difference, saves it, reads it back and marks the revision
+// deployed. With dryRun it only reports the commands it would send.
+func (d *Deployer) Deploy(ctx context.Context, switches []string, dryRun bool) ([]DeployResult, error) {
+	d.init()
+	if dryRun {
+		return d.each(ctx, switches, d.dryRun)
+	}
+	return d.each(ctx, switches, func(ctx context.Context, sw string) (DeployResult, error) {
+		d.mu.Lock()
+		r := d.deploys[sw]
+		if r == nil {
+			r = newRounds(func(ctx context.Context, _ []string) (map[string]DeployResult, error) {
+				res, err := d.deployOne(ctx, sw)
+				return map[string]DeployResult{sw: res}, err
+			})
+			d.deploys[sw] = r
+		}
+		d.mu.Unlock()
+		res, err := r.do(ctx, []string{sw})
+		if err != nil {
+			return DeployResult{Switch: sw}, err
+		}
+		return res[0], nil
+	})
+}
+
+// each runs f for every switch at once and returns the results in the
+// order of switches; errors are joined.
+func (d *Deployer) each(ctx context.Context, switches []string, f func(context.Context, string) (DeployResult, error)) ([]DeployResult, error) {
+	out := make([]DeployResult, len(switches))
+	errs := make([]error, len(switches))
+	var wg sync.WaitGroup
+	for i, sw := range switches {
+		if err := CheckName(sw); err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = f(ctx, sw)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func (d *Deployer) deployOne(ctx context.Context, sw string) (DeployResult, error) {
+	res := DeployResult{Switch: sw}
+	rendered, rev, err := d.rendered(sw)
+	if err != nil {
+		return res, err
+	}
+	res.Rev = rev
+	if d.Lock != nil {
+		unlock, err := d.Lock(ctx, sw)
+		if err != nil {
+			return res, fmt.Errorf("switch %s: %w", sw, err)
+		}
+		defer unlock()
+	}
+	s, dialect, _, release, err := d.session(ctx, sw)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	running, err := s.RunningConfig(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Sent, err = s.Apply(ctx, rendered, running)
+	if err != nil {
+		return res, err
+	}
+	if len(res.Sent) > 0 {
+		if err := s.Save(ctx); err != nil {
+			return res, err
+		}
+		if running, err = s.RunningConfig(ctx); err != nil {
+			return res, err
+		}
+	}
+	res.Report = dialect.Compare(rendered, running)
+	res.Report.Switch = sw
+	d.mu.Lock()
+	d.seen[sw] = seenConfig{rev: rev, running: running}
+	d.mu.Unlock()
+	if err := d.Repo.MarkDeployed(sw, rev); err != nil {
+		return res, err
+	}
+	d.Logger.Info("switch deployed", "switch", sw, "rev", rev, "commands", len(res.Sent), "complies", res.Report.OK())
+	return res, nil
+}
+
+func (d *Deployer) dryRun(ctx context.Context, sw string) (DeployResult, error) {
+	res := DeployResult{Switch: sw}
+	rendered, rev, err := d.rendered(sw)
+	if err != nil {
+		return res, err
+	}
+	res.Rev = rev
+	s, dialect, _, release, err := d.session(ctx, sw)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	running, err := s.RunningConfig(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Sent = dialect.Commands(rendered, running)
+	res.Report = dialect.Compare(rendered, running)
+	res.Report.Switch = sw
+	return res, nil
+}
+
+// Compare reads what each switch runs and compares it with its last
+// committed configuration. Unless fresh is set, the configuration read
+// back by a deploy of the same revision stands in for a new session.
+func (d *Deployer) Compare(ctx context.Context, switches []string, fresh bool) ([]Report, error) {
+	d.init()
+	res, err := d.each(ctx, switches, func(ctx context.Context, sw string) (DeployResult, error) {
+		rendered, rev, err := d.rendered(sw)
+		if err != nil {
+			return DeployResult{Switch: sw}, err
+		}
+		d.mu.Lock()
+		seen, ok := d.seen[sw]
+		d.mu.Unlock()
+		if ok && !fresh && seen.rev == rev {
+			_, dialect, err := d.Drivers(d.deploymentType(sw))
+			if err == nil {
+				rep := dialect.Compare(rendered, seen.running)
+				rep.Switch = sw
+				return DeployResult{Switch: sw, Rev: rev, Report: rep}, nil
+			}
+		}
+		r, err := d.dryRun(ctx, sw)
+		r.Sent = nil
+		return r, err
+	})
+	reports := make([]Report, len(res))
+	for i, r := range res {
+		reports[i] = r.Report
+	}
+	return reports, err
+}
+
+func (d *Deployer) deploymentType(sw string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c := d.contexts[sw]; c != nil {
+		return c.Device.DeploymentType
+	}
+	return ""
+}
+
+// Rollback commits the configuration sw had at rev as a new revision and
+// deploys it.
+func (d *Deployer) Rollback(ctx context.Context, sw, rev string) (DeployResult, error) {
+	d.init()
+	if _, _, err := d.Repo.Rollback(sw, rev); err != nil {
+		return DeployResult{Switch: sw}, err
+	}
+	res, err := d.Deploy(ctx, []string{sw}, false)
+	if len(res) == 0 {
+		return DeployResult{Switch: sw}, err
+	}
+	return res[0], err
+}
+
+// String renders a report for people: one line per difference.
+func (r Report) String() string {
+	if r.OK() {
+		return r.Switch + ": runs the rendered configuration"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d missing, %d extra", r.Switch, len(r.Missing), len(r.Extra))
+	for _, m := range r.Missing {
+		b.WriteString("\n  - missing: " + m)
+	}
+	for _, e := range r.Extra {
+		b.WriteString("\n  + extra:   " + e)
+	}
+	return b.String()
+}
+
+// rounds batches requests: keys asked for while a round runs wait for the
+// next one, which serves all of them at once.
+type rounds[R any] struct {
+	run func(ctx context.Context, keys []string) (map[string]R, error)
+
+	mu      sync.Mutex
+	busy    bool
+	waiting []*roundWaiter[R]
+}
+
+type roundWaiter[R any] struct {
+	keys []string
+	done chan struct{}
+	res  map[string]R
+	err  error
+}
+
+func newRounds[R any](run func(ctx context.Context, keys []string) (map[string]R, error)) *rounds[R] {
+	return &rounds[R]{run: run}
+}
+
+// do waits for the round that serves keys and returns its results for
+// them. The round runs on after ctx ends, for the other requests.
+func (r *rounds[R]) do(ctx context.Context, keys []string) ([]R, error) {
+	w := &roundWaiter[R]{keys: keys, done: make(chan struct{})}
+	r.mu.Lock()
+	r.waiting = append(r.waiting, w)
+	start := !r.busy
+	if start {
+		r.busy = true
+	}
+	r.mu.Unlock()
+	if start {
+		go r.loop(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	out := make([]R, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, w.res[k])
+	}
+	return out, nil
+}
+
+func (r *rounds[R]) loop(ctx context.Context) {
+	for {
+		r.mu.Lock()
+		batch := r.waiting
+		r.waiting = nil
+		if len(batch) == 0 {
+			r.busy = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		var keys []string
+		for _, w := range batch {
+			for _, k := range w.keys {
+				if !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		res, err := r.run(rctx, keys)
+		cancel()
+		for _, w := range batch {
+			w.res, w.err = res, err
+			close(w.done)
+		}
+	}
+}
