@@ -117,7 +117,7 @@ func (f *Fabric) Hooks(collection string) map[statemachine.Phase][]statemachine.
 		statemachine.PhaseNetBox:   {netbox.DesiredStateHook{Client: f.NetBox, Dir: f.DesiredStateDir, Collection: collection, Optional: true}},
 		statemachine.PhaseGenerate: {hookFunc(f.generate)},
 		statemachine.PhaseDeploy:   {hookFunc(f.deploy)},
-		statemachine.PhaseCompare:    {hookFunc(f.check)},
+		statemachine.PhaseCompare:  {hookFunc(f.check)},
 	}
 }
 
