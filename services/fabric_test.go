@@ -52,6 +52,7 @@ type fabricEnv struct {
 func newFabricEnv(t *testing.T) *fabricEnv {
 	t.Helper()
 	all := testenv.Switches(t)
+	testenv.LockSwitches(t)
 	resetLeaves(t, all)
 	t.Cleanup(func() { resetLeaves(t, all) })
 	srv := netboxtest.New(t, netboxtest.WithSampleFabric())

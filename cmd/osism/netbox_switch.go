@@ -283,13 +283,21 @@ func netboxConnectCommand() *cli.Command {
 		Usage:     "move a device to a state: NetBox, then the switches its cables reach (phases 1-4)",
 		ArgsUsage: "DEVICE | --all",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state", Required: true, Usage: "target state"},
+			&cli.StringFlag{Name: "state", Usage: "target state (required)"},
 			&cli.StringFlag{Name: "collection", Usage: "desired-state collection (default fabric.collection)"},
 			&cli.BoolFlag{Name: "enforce", Usage: "run the transition even when in transit or not allowed"},
 			&cli.BoolFlag{Name: "no-wait", Usage: "print the task id and return"},
 			&cli.BoolFlag{Name: "all", Usage: "every device the collection names"},
 		},
 		Action: func(c *cli.Context) error {
+			// Flags may also follow DEVICE, as in osism netbox connect node-1
+			// --state b; urfave/cli stops parsing at DEVICE.
+			if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
+				return c.Command.Run(c, append([]string{c.Command.Name}, append(c.Args().Tail(), c.Args().First())...)...)
+			}
+			if c.String("state") == "" {
+				return usagef("connect: --state is required")
+			}
 			cfg, err := osism.LoadConfig()
 			if err != nil {
 				return err

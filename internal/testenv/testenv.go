@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -359,4 +361,24 @@ func (s SwitchEnv) Vtysh(t testing.TB, commands ...string) string {
 		t.Fatalf("%v", err)
 	}
 	return out
+}
+
+// LockSwitches holds an exclusive lock on the test switches until t ends,
+// so that the test packages that change the switches' configuration (run
+// in parallel by go test ./...) take turns.
+func LockSwitches(t testing.TB) {
+	t.Helper()
+	path := filepath.Join(os.TempDir(), "osism-test-switches.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatalf("testenv: switch lock %s: %v", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("testenv: switch lock %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	})
 }
