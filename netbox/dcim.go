@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	gonetbox "github.com/netbox-community/go-netbox/v4"
+
+	"github.com/osism/go-osism/internal/natural"
 )
 
 // DeviceFilter selects devices. Values within one field are OR, fields are
@@ -176,7 +178,7 @@ func (c *Client) DeviceInterfaces(ctx context.Context, device string) ([]Interfa
 	if err != nil {
 		return nil, fmt.Errorf("interfaces of %q: %w", device, err)
 	}
-	sort.Slice(is, func(i, j int) bool { return naturalLess(is[i].Name, is[j].Name) })
+	sort.Slice(is, func(i, j int) bool { return natural.Less(is[i].Name, is[j].Name) })
 	return is, nil
 }
 
@@ -583,32 +585,3 @@ func sortedKeys[V any](m map[int]V) []int {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// naturalLess orders swp2 before swp10.
-func naturalLess(a, b string) bool {
-	for a != "" && b != "" {
-		ai, bi := digitRun(a), digitRun(b)
-		if ai > 0 && bi > 0 {
-			na, _ := strconv.Atoi(a[:ai])
-			nb, _ := strconv.Atoi(b[:bi])
-			if na != nb {
-				return na < nb
-			}
-			a, b = a[ai:], b[bi:]
-			continue
-		}
-		if a[0] != b[0] {
-			return a[0] < b[0]
-		}
-		a, b = a[1:], b[1:]
-	}
-	return len(a) < len(b)
-}
-
-func digitRun(s string) int {
-	n := 0
-	for n < len(s) && s[n] >= '0' && s[n] <= '9' && n < 9 {
-		n++
-	}
-	return n
-}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/osism/go-osism/internal/natural"
 )
 
 // Change is one write Apply makes to NetBox.
@@ -681,7 +683,7 @@ func (r *reconciler) removeStale(names []string, managedIPs, mlagVirtual map[str
 	for n := range r.ifs[d.ID] {
 		ifNames = append(ifNames, n)
 	}
-	sort.Slice(ifNames, func(i, j int) bool { return naturalLess(ifNames[i], ifNames[j]) })
+	sort.Slice(ifNames, func(i, j int) bool { return natural.Less(ifNames[i], ifNames[j]) })
 	for _, n := range ifNames {
 		m := r.ifs[d.ID][n]
 		if m.cur == nil {
@@ -1007,7 +1009,7 @@ func sortedNames[V any](m map[string]V) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Slice(out, func(i, j int) bool { return naturalLess(out[i], out[j]) })
+	sort.Slice(out, func(i, j int) bool { return natural.Less(out[i], out[j]) })
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/osism/go-osism/internal/natural"
 	"github.com/osism/go-osism/netbox"
 )
 
@@ -356,7 +357,7 @@ func peerOf(i netbox.Interface, devs map[int]netbox.Device) *Peer {
 				p.Kind = PeerSwitch
 			}
 		}
-		if best == nil || p.Device < best.Device || p.Device == best.Device && naturalLess(p.Interface, best.Interface) {
+		if best == nil || p.Device < best.Device || p.Device == best.Device && natural.Less(p.Interface, best.Interface) {
 			best = p
 		}
 	}

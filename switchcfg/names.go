@@ -2,8 +2,9 @@ package switchcfg
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/osism/go-osism/internal/natural"
 )
 
 // CheckName reports whether name can name a switch's file (<name>.cfg) and
@@ -35,43 +36,14 @@ func CheckName(name string) error {
 	return nil
 }
 
-// naturalLess orders swp2 before swp10 and Ethernet1/2 before Ethernet1/10.
-func naturalLess(a, b string) bool {
-	for a != "" && b != "" {
-		ai, bi := digitRun(a), digitRun(b)
-		if ai > 0 && bi > 0 {
-			na, _ := strconv.Atoi(a[:ai])
-			nb, _ := strconv.Atoi(b[:bi])
-			if na != nb {
-				return na < nb
-			}
-			a, b = a[ai:], b[bi:]
-			continue
-		}
-		if a[0] != b[0] {
-			return a[0] < b[0]
-		}
-		a, b = a[1:], b[1:]
-	}
-	return len(a) < len(b)
-}
-
 // naturalCompare is naturalLess as a three-way comparison, with plain
 // string order breaking ties ("swp01" and "swp1").
 func naturalCompare(a, b string) int {
 	switch {
-	case naturalLess(a, b):
+	case natural.Less(a, b):
 		return -1
-	case naturalLess(b, a):
+	case natural.Less(b, a):
 		return 1
 	}
 	return strings.Compare(a, b)
-}
-
-func digitRun(s string) int {
-	n := 0
-	for n < len(s) && s[n] >= '0' && s[n] <= '9' && n < 9 {
-		n++
-	}
-	return n
 }

@@ -51,6 +51,23 @@ func fabric(c *cli.Context) (*services.Fabric, func(), error) {
 	return f, closeFn, nil
 }
 
+// onSwitches is the action of a command on one or more switches: it
+// checks the names and builds the fabric.
+func onSwitches(f func(c *cli.Context, fab *services.Fabric, sws []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		sws, err := switchArgs(c, 1, "one or more switch names")
+		if err != nil {
+			return err
+		}
+		fab, done, err := fabric(c)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return f(c, fab, sws)
+	}
+}
+
 func switchArgs(c *cli.Context, min int, usage string) ([]string, error) {
 	if c.NArg() < min {
 		return nil, usagef("%s: expected %s", c.Command.Name, usage)
@@ -69,16 +86,7 @@ func netboxGenerateCommand() *cli.Command {
 		Usage:     "render switch configurations from NetBox and commit them to the state repository",
 		ArgsUsage: "SWITCH...",
 		Flags:     []cli.Flag{formatFlag("table", "json")},
-		Action: func(c *cli.Context) error {
-			sws, err := switchArgs(c, 1, "one or more switch names")
-			if err != nil {
-				return err
-			}
-			f, done, err := fabric(c)
-			if err != nil {
-				return err
-			}
-			defer done()
+		Action: onSwitches(func(c *cli.Context, f *services.Fabric, sws []string) error {
 			res, err := f.Deployer.Generate(c.Context, sws...)
 			if err != nil {
 				return err
@@ -91,7 +99,7 @@ func netboxGenerateCommand() *cli.Command {
 				rows = append(rows, []string{r.Switch, r.Rev, map[bool]string{true: "changed", false: "unchanged"}[r.Changed]})
 			}
 			return printTable(c.App.Writer, []string{"SWITCH", "REVISION", "RENDER"}, rows)
-		},
+		}),
 	}
 }
 
@@ -104,16 +112,7 @@ func netboxDeployCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the commands that would be sent, send nothing"},
 			formatFlag("log", "json"),
 		},
-		Action: func(c *cli.Context) error {
-			sws, err := switchArgs(c, 1, "one or more switch names")
-			if err != nil {
-				return err
-			}
-			f, done, err := fabric(c)
-			if err != nil {
-				return err
-			}
-			defer done()
+		Action: onSwitches(func(c *cli.Context, f *services.Fabric, sws []string) error {
 			res, err := f.Deployer.Deploy(c.Context, sws, c.Bool("dry-run"))
 			if c.String("format") == "json" {
 				if perr := printJSON(c.App.Writer, res); perr != nil {
@@ -146,7 +145,7 @@ func netboxDeployCommand() *cli.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -156,16 +155,7 @@ func netboxDiffCommand() *cli.Command {
 		Usage:     "compare what switches run with their rendered configuration (exit 1 when they differ)",
 		ArgsUsage: "SWITCH...",
 		Flags:     []cli.Flag{formatFlag("log", "json")},
-		Action: func(c *cli.Context) error {
-			sws, err := switchArgs(c, 1, "one or more switch names")
-			if err != nil {
-				return err
-			}
-			f, done, err := fabric(c)
-			if err != nil {
-				return err
-			}
-			defer done()
+		Action: onSwitches(func(c *cli.Context, f *services.Fabric, sws []string) error {
 			reports, err := f.Deployer.Compare(c.Context, sws, true)
 			if err != nil {
 				return err
@@ -185,7 +175,7 @@ func netboxDiffCommand() *cli.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }
 
