@@ -169,8 +169,22 @@ func TestApplyStandalone(t *testing.T) {
 	require.Equal(t, float64(0), end["exit_status"])
 	require.Equal(t, "hello", end["role"])
 
-	out, code = run(t, "bifrost", "--dry-run")
-	require.Equal(t, exitFailure, code, "the sample repository has no bifrost playbook: %s", out)
+	pidfile := filepath.Join(t.TempDir(), "sleep.pid")
+	_, stderr, code = runFull(t, "apply", "--timeout", "3s", "--environment", "generic", "sleep", "-e", "pidfile="+pidfile)
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "timed out after 3s")
+	data, err := os.ReadFile(pidfile)
+	require.NoError(t, err, "the playbook's sleep had started")
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	require.Eventually(t, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }, 10*time.Second, 20*time.Millisecond,
+		"the timed-out playbook's sleep is gone")
+
+	out, code = run(t, "bifrost", "deploy")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "bifrost deploy in manager")
+	out, code = run(t, "bifrost", "-e", "command=baremetal-list")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "bifrost command baremetal-list", "the arguments reach ansible-playbook verbatim")
 }
 
 // With a broker: --no-wait returns the id at once, and osism log -f
