@@ -584,3 +584,42 @@ func TestCheckerHook(t *testing.T) {
 	require.Len(t, v, 2)
 	require.Equal(t, Violation{Method: http.MethodGet, Path: "/api/dcim/devices/?brief=1&limit=1", Status: http.StatusOK, Operation: "fake_op", Message: "fake"}, v[0])
 }
+
+// Lists served at once after a change rebuild the sorted table once and
+// never hand a reader a slice another reader is rewriting (run with -race).
+func TestConcurrentListsAfterChanges(t *testing.T) {
+	t.Parallel()
+	s := New(t, WithSampleFabric(), WithDevices(200))
+	for round := range 5 {
+		id, err := s.Create("extras.tag", map[string]any{"name": fmt.Sprintf("t-%d", round), "slug": fmt.Sprintf("t-%d", round)})
+		require.NoError(t, err)
+		require.NoError(t, s.Delete("extras.tag", id))
+		var wg sync.WaitGroup
+		counts := make([]int, 8)
+		for g := range counts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodGet, s.URL()+"/api/extras/tags/?limit=1000", nil)
+				req.Header.Set("Authorization", "Token "+s.Token())
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				defer resp.Body.Close()
+				var p struct {
+					Count   int   `json:"count"`
+					Results []any `json:"results"`
+				}
+				if json.NewDecoder(resp.Body).Decode(&p) == nil && p.Count == len(p.Results) {
+					counts[g] = p.Count
+				}
+			}()
+		}
+		wg.Wait()
+		for g := range counts {
+			require.Equal(t, counts[0], counts[g], "round %d: every reader sees the same, whole list", round)
+			require.NotZero(t, counts[g])
+		}
+	}
+}

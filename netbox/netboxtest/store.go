@@ -70,16 +70,23 @@ type table struct {
 	sorted []*object
 	dirty  bool
 	next   int
+	// listMu serialises the rebuild of sorted by readers, which hold the
+	// store's lock for reading only.
+	listMu sync.Mutex
 }
 
+// list returns the objects by id. Readers may call it at once: a rebuild
+// makes a new slice, so a list handed out earlier stays as it was.
 func (t *table) list() []*object {
+	t.listMu.Lock()
+	defer t.listMu.Unlock()
 	if t.dirty {
-		t.sorted = t.sorted[:0]
+		sorted := make([]*object, 0, len(t.byID))
 		for _, o := range t.byID {
-			t.sorted = append(t.sorted, o)
+			sorted = append(sorted, o)
 		}
-		sort.Slice(t.sorted, func(i, j int) bool { return t.sorted[i].id < t.sorted[j].id })
-		t.dirty = false
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].id < sorted[j].id })
+		t.sorted, t.dirty = sorted, false
 	}
 	return t.sorted
 }
