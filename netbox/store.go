@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/osism/go-osism/internal/batch"
 	"github.com/osism/go-osism/statemachine"
 )
 
@@ -23,15 +25,94 @@ type Store struct {
 	c   *Client
 	mu  sync.RWMutex
 	ids map[string]int
+
+	// With batching: loads and saves of concurrent transitions share one
+	// request each (a list by names, a bulk PATCH).
+	loads *batch.Rounds[string, loaded]
+	saves *batch.Rounds[int, error]
+	smu   sync.Mutex
+	queue map[int]map[string]any // device id -> fields of the next bulk PATCH
+}
+
+type loaded struct {
+	rec statemachine.Record
+	id  int
 }
 
 var _ statemachine.Store = (*Store)(nil)
 
-// NewStore returns a Store on c.
+// NewStore returns a Store on c: one request per Load and per Save.
 func NewStore(c *Client) *Store { return &Store{c: c, ids: map[string]int{}} }
+
+// NewBatchStore returns a Store on c for many transitions at once: loads
+// that arrive while one is in flight go out together as one list by
+// names, and saves as one bulk PATCH. Every Save still returns only once
+// its record is written, so a transition resumes where it stopped.
+func NewBatchStore(c *Client) *Store {
+	s := NewStore(c)
+	s.loads = batch.New(time.Minute, s.loadRound)
+	s.saves = batch.New(time.Minute, s.saveRound)
+	s.queue = map[int]map[string]any{}
+	return s
+}
+
+// maxNamesPerList bounds the names of one list request (its URL length).
+const maxNamesPerList = 50
+
+func (s *Store) loadRound(ctx context.Context, names []string) (map[string]loaded, error) {
+	out := make(map[string]loaded, len(names))
+	for start := 0; start < len(names); start += maxNamesPerList {
+		part := names[start:min(start+maxNamesPerList, len(names))]
+		devs, err := s.c.Devices(ctx, DeviceFilter{Name: part})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range devs {
+			s.remember(d.Name, d.ID)
+			out[d.Name] = loaded{id: d.ID, rec: statemachine.Record{
+				State:      d.CustomFields.String(FieldDeviceState),
+				Transition: d.CustomFields.String(FieldDeviceTransition),
+			}}
+		}
+	}
+	return out, nil
+}
+
+// saveRound writes every queued record with bulk PATCHes; when a bulk
+// request fails, each device is written on its own so that one bad device
+// does not fail the others.
+func (s *Store) saveRound(ctx context.Context, ids []int) (map[int]error, error) {
+	s.smu.Lock()
+	updates := make(map[int]map[string]any, len(ids))
+	for _, id := range ids {
+		if f, ok := s.queue[id]; ok {
+			updates[id] = f
+			delete(s.queue, id)
+		}
+	}
+	s.smu.Unlock()
+	out := make(map[int]error, len(updates))
+	if err := s.c.UpdateDevicesCustomFields(ctx, updates); err == nil {
+		return out, nil
+	}
+	for id, f := range updates {
+		out[id] = s.c.UpdateDeviceCustomFields(ctx, id, f)
+	}
+	return out, nil
+}
 
 // Load returns the device's record; null custom fields read as "".
 func (s *Store) Load(ctx context.Context, device string) (statemachine.Record, error) {
+	if s.loads != nil {
+		res, err := s.loads.Do(ctx, device)
+		if err != nil {
+			return statemachine.Record{}, fmt.Errorf("load state of device %q: %w", device, err)
+		}
+		if res[0].id == 0 {
+			return statemachine.Record{}, fmt.Errorf("load state of device %q: %w", device, errors.Join(statemachine.ErrDeviceNotFound, ErrNotFound))
+		}
+		return res[0].rec, nil
+	}
 	d, err := s.c.Device(ctx, device)
 	if errors.Is(err, ErrNotFound) {
 		return statemachine.Record{}, fmt.Errorf("load state of device %q: %w", device, errors.Join(statemachine.ErrDeviceNotFound, err))
@@ -53,19 +134,35 @@ func (s *Store) Save(ctx context.Context, device string, rec statemachine.Record
 	if err != nil {
 		return fmt.Errorf("save state of device %q: %w", device, err)
 	}
-	err = s.c.UpdateDeviceCustomFields(ctx, id, fields)
+	err = s.write(ctx, id, fields)
 	if cached && errors.Is(err, ErrNotFound) {
 		// The device was deleted and perhaps created again under a new id.
 		s.forget(device)
 		if id, _, err = s.id(ctx, device); err != nil {
 			return fmt.Errorf("save state of device %q: %w", device, err)
 		}
-		err = s.c.UpdateDeviceCustomFields(ctx, id, fields)
+		err = s.write(ctx, id, fields)
 	}
 	if err != nil {
 		return fmt.Errorf("save state of device %q: %w", device, err)
 	}
 	return nil
+}
+
+// write sets the fields of device id: one request, or a place in the next
+// bulk PATCH.
+func (s *Store) write(ctx context.Context, id int, fields map[string]any) error {
+	if s.saves == nil {
+		return s.c.UpdateDeviceCustomFields(ctx, id, fields)
+	}
+	s.smu.Lock()
+	s.queue[id] = fields
+	s.smu.Unlock()
+	res, err := s.saves.Do(ctx, id)
+	if err != nil {
+		return err
+	}
+	return res[0]
 }
 
 func (s *Store) id(ctx context.Context, device string) (id int, cached bool, err error) {

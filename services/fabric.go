@@ -36,6 +36,7 @@ type Fabric struct {
 
 	mu         sync.Mutex
 	switchesOf map[string][]string
+	store      *netbox.Store
 }
 
 // NewFabric builds a fabric from the configuration: the switch templates,
@@ -70,7 +71,7 @@ func NewFabric(cfg osism.FabricConfig, nb *netbox.Client, locker statemachine.Lo
 		locker = statemachine.NewMemoryLocker()
 	}
 	f := &Fabric{NetBox: nb, DesiredStateDir: cfg.DesiredStateDir, Collection: cfg.Collection, Locker: locker,
-		switchesOf: map[string][]string{}}
+		switchesOf: map[string][]string{}, store: netbox.NewBatchStore(nb)}
 	f.Deployer = &switchcfg.Deployer{Renderer: r, Repo: repo, Credentials: creds, MaxSessions: cfg.MaxSessions,
 		Lock: f.lockSwitch, Logger: log}
 	return f, nil
@@ -94,15 +95,20 @@ func (f *Fabric) lockSwitch(ctx context.Context, sw string) (func(), error) {
 	}
 }
 
+// Store is the fabric's state store on NetBox: it batches the records of
+// concurrent transitions.
+func (f *Fabric) Store() statemachine.Store { return f.store }
+
 // Machine returns a state machine over NetBox with the four phases of
-// collection and the observers.
+// collection and the observers. Its store batches the state records of
+// concurrent transitions.
 func (f *Fabric) Machine(collection string, observers ...statemachine.Observer) (*statemachine.Machine, error) {
 	if collection == "" {
 		collection = f.Collection
 	}
 	return statemachine.New(statemachine.Config{
 		Graph:     f.Graph,
-		Store:     netbox.NewStore(f.NetBox),
+		Store:     f.store,
 		Locker:    f.Locker,
 		Hooks:     f.Hooks(collection),
 		Observers: observers,
@@ -194,7 +200,7 @@ func (f *Fabric) check(ctx context.Context, step statemachine.Step) error {
 	if err != nil || len(sws) == 0 {
 		return err
 	}
-	reports, err := f.Deployer.Compare(ctx, sws, step.Resumed)
+	reports, err := f.Deployer.Verify(ctx, sws, step.Resumed)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/osism/go-osism/internal/batch"
 )
 
 // TargetSpec is how to reach a switch, as a secrets file or a device's
@@ -134,15 +136,22 @@ type Deployer struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
-	once     sync.Once
-	sem      chan struct{}
-	render   *rounds[GenerateResult]
-	mu       sync.Mutex
-	deploys  map[string]*rounds[DeployResult]
-	contexts map[string]*Context
-	seen     map[string]seenConfig
-	sessions map[string]int
+	once      sync.Once
+	sem       chan struct{}
+	render    *batch.Rounds[string, GenerateResult]
+	mu        sync.Mutex
+	deploys   map[string]*batch.Rounds[string, DeployResult]
+	contexts  map[string]*Context
+	seen      map[string]seenConfig // what each switch ran after this process deployed it
+	latest    map[string]seenConfig // each switch's newest committed configuration
+	sessions  map[string]int
+	managed   []string // the managed switches, as of managedAt
+	managedAt time.Time
+	listing   *batch.Rounds[struct{}, []string] // one listing of managed switches at a time
 }
+
+// managedTTL is how long SwitchesOf trusts its list of managed switches.
+const managedTTL = 30 * time.Second
 
 type seenConfig struct {
 	rev     string
@@ -174,10 +183,25 @@ func (d *Deployer) init() {
 			n = 8
 		}
 		d.sem = make(chan struct{}, n)
-		d.render = newRounds(d.generateRound)
-		d.deploys = map[string]*rounds[DeployResult]{}
+		d.render = batch.New(0, d.generateRound)
+		d.listing = batch.New(0, func(ctx context.Context, _ []struct{}) (map[struct{}][]string, error) {
+			devs, err := Switches(ctx, d.Renderer.nb)
+			if err != nil {
+				return nil, err
+			}
+			names := make([]string, 0, len(devs))
+			for _, dev := range devs {
+				names = append(names, dev.Name)
+			}
+			d.mu.Lock()
+			d.managed, d.managedAt = names, time.Now()
+			d.mu.Unlock()
+			return map[struct{}][]string{{}: names}, nil
+		})
+		d.deploys = map[string]*batch.Rounds[string, DeployResult]{}
 		d.contexts = map[string]*Context{}
 		d.seen = map[string]seenConfig{}
+		d.latest = map[string]seenConfig{}
 		d.sessions = map[string]int{}
 		if d.Drivers == nil {
 			d.Drivers = DriverFor
@@ -216,7 +240,7 @@ func (d *Deployer) Generate(ctx context.Context, switches ...string) ([]Generate
 			return nil, err
 		}
 	}
-	return d.render.do(ctx, switches)
+	return d.render.Do(ctx, switches...)
 }
 
 func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[string]GenerateResult, error) {
@@ -237,6 +261,11 @@ func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[st
 		if err != nil {
 			return nil, err
 		}
+		if changed || d.cachedLatest(r.Switch) == nil {
+			d.mu.Lock()
+			d.latest[r.Switch] = seenConfig{rev: rev, running: r.Config}
+			d.mu.Unlock()
+		}
 		out[r.Switch] = GenerateResult{Switch: r.Switch, Rev: rev, Changed: changed}
 	}
 	return out, nil
@@ -244,6 +273,7 @@ func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[st
 
 // SwitchesOf returns the managed switches device's cables reach, sorted.
 func (d *Deployer) SwitchesOf(ctx context.Context, device string) ([]string, error) {
+	d.init()
 	peers, err := d.Renderer.nb.Peers(ctx, device)
 	if err != nil {
 		return nil, err
@@ -257,18 +287,43 @@ func (d *Deployer) SwitchesOf(ctx context.Context, device string) ([]string, err
 	if len(names) == 0 {
 		return nil, nil
 	}
-	managed, err := Switches(ctx, d.Renderer.nb)
+	managed, err := d.managedSwitches(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, m := range managed {
-		if slices.Contains(names, m.Name) {
-			out = append(out, m.Name)
+		if slices.Contains(names, m) {
+			out = append(out, m)
 		}
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// managedSwitches returns the names of the managed switches, asked of
+// NetBox at most every managedTTL.
+func (d *Deployer) managedSwitches(ctx context.Context) ([]string, error) {
+	d.mu.Lock()
+	if d.managed != nil && time.Since(d.managedAt) < managedTTL {
+		defer d.mu.Unlock()
+		return d.managed, nil
+	}
+	d.mu.Unlock()
+	res, err := d.listing.Do(ctx, struct{}{})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+func (d *Deployer) cachedLatest(sw string) *seenConfig {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l, ok := d.latest[sw]; ok {
+		return &l
+	}
+	return nil
 }
 
 // target returns how to reach sw, from the contexts of the last render or
@@ -293,12 +348,24 @@ func (d *Deployer) target(ctx context.Context, sw string) (Target, error) {
 // rendered returns the last committed configuration of sw and its
 // revision.
 func (d *Deployer) rendered(sw string) ([]byte, string, error) {
+	if l := d.cachedLatest(sw); l != nil {
+		return l.running, l.rev, nil
+	}
 	hist, err := d.Repo.History(sw)
-	if err != nil || len(hist) == 0 {
+	if err == nil && len(hist) == 0 {
+		err = ErrUnknownSwitch
+	}
+	if err != nil {
 		return nil, "", fmt.Errorf("switch %s has no rendered configuration yet (osism netbox generate %s): %w", sw, sw, err)
 	}
 	cfg, err := d.Repo.Show(sw, hist[0].Rev)
-	return cfg, hist[0].Rev, err
+	if err != nil {
+		return nil, "", err
+	}
+	d.mu.Lock()
+	d.latest[sw] = seenConfig{rev: hist[0].Rev, running: cfg}
+	d.mu.Unlock()
+	return cfg, hist[0].Rev, nil
 }
 
 // session opens a session to sw within the session limit; release closes
@@ -340,14 +407,14 @@ func (d *Deployer) Deploy(ctx context.Context, switches []string, dryRun bool) (
 		d.mu.Lock()
 		r := d.deploys[sw]
 		if r == nil {
-			r = newRounds(func(ctx context.Context, _ []string) (map[string]DeployResult, error) {
+			r = batch.New(0, func(ctx context.Context, _ []string) (map[string]DeployResult, error) {
 				res, err := d.deployOne(ctx, sw)
 				return map[string]DeployResult{sw: res}, err
 			})
 			d.deploys[sw] = r
 		}
 		d.mu.Unlock()
-		res, err := r.do(ctx, []string{sw})
+		res, err := r.Do(ctx, sw)
 		if err != nil {
 			return DeployResult{Switch: sw}, err
 		}
@@ -423,12 +490,24 @@ func (d *Deployer) deployOne(ctx context.Context, sw string) (DeployResult, erro
 }
 
 func (d *Deployer) dryRun(ctx context.Context, sw string) (DeployResult, error) {
-	res := DeployResult{Switch: sw}
 	rendered, rev, err := d.rendered(sw)
 	if err != nil {
-		return res, err
+		return DeployResult{Switch: sw}, err
 	}
-	res.Rev = rev
+	return d.readAndCompare(ctx, sw, rendered, rev)
+}
+
+// readAndCompare reads what sw runs, under its lock, and compares it with
+// rendered (revision rev); Sent are the commands a deploy would send.
+func (d *Deployer) readAndCompare(ctx context.Context, sw string, rendered []byte, rev string) (DeployResult, error) {
+	res := DeployResult{Switch: sw, Rev: rev}
+	if d.Lock != nil {
+		unlock, err := d.Lock(ctx, sw)
+		if err != nil {
+			return res, fmt.Errorf("switch %s: %w", sw, err)
+		}
+		defer unlock()
+	}
 	s, dialect, _, release, err := d.session(ctx, sw)
 	if err != nil {
 		return res, err
@@ -476,6 +555,45 @@ func (d *Deployer) Compare(ctx context.Context, switches []string, fresh bool) (
 	return reports, err
 }
 
+// Verify checks that each switch runs the revision last deployed to it,
+// which phase 4 of a transition needs: another device's newer render,
+// committed but not yet deployed, is no fault of this transition. Unless
+// fresh is set, what this process's last deploy read back stands in for a
+// new session.
+func (d *Deployer) Verify(ctx context.Context, switches []string, fresh bool) ([]Report, error) {
+	d.init()
+	res, err := d.each(ctx, switches, func(ctx context.Context, sw string) (DeployResult, error) {
+		d.mu.Lock()
+		seen, ok := d.seen[sw]
+		d.mu.Unlock()
+		if ok && !fresh {
+			cfg, err := d.Repo.Show(sw, seen.rev)
+			if err != nil {
+				return DeployResult{Switch: sw}, err
+			}
+			if _, dialect, err := d.Drivers(d.deploymentType(sw)); err == nil {
+				rep := dialect.Compare(cfg, seen.running)
+				rep.Switch = sw
+				return DeployResult{Switch: sw, Rev: seen.rev, Report: rep}, nil
+			}
+		}
+		rev, err := d.Repo.Deployed(sw)
+		if err != nil {
+			return DeployResult{Switch: sw}, fmt.Errorf("switch %s: %w", sw, err)
+		}
+		cfg, err := d.Repo.Show(sw, rev)
+		if err != nil {
+			return DeployResult{Switch: sw}, err
+		}
+		return d.readAndCompare(ctx, sw, cfg, rev)
+	})
+	reports := make([]Report, len(res))
+	for i, r := range res {
+		reports[i] = r.Report
+	}
+	return reports, err
+}
+
 func (d *Deployer) deploymentType(sw string) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -489,9 +607,17 @@ func (d *Deployer) deploymentType(sw string) string {
 // deploys it.
 func (d *Deployer) Rollback(ctx context.Context, sw, rev string) (DeployResult, error) {
 	d.init()
-	if _, _, err := d.Repo.Rollback(sw, rev); err != nil {
+	newRev, _, err := d.Repo.Rollback(sw, rev)
+	if err != nil {
 		return DeployResult{Switch: sw}, err
 	}
+	cfg, err := d.Repo.Show(sw, newRev)
+	if err != nil {
+		return DeployResult{Switch: sw}, err
+	}
+	d.mu.Lock()
+	d.latest[sw] = seenConfig{rev: newRev, running: cfg}
+	d.mu.Unlock()
 	res, err := d.Deploy(ctx, []string{sw}, false)
 	if len(res) == 0 {
 		return DeployResult{Switch: sw}, err
@@ -513,83 +639,4 @@ func (r Report) String() string {
 		b.WriteString("\n  + extra:   " + e)
 	}
 	return b.String()
-}
-
-// rounds batches requests: keys asked for while a round runs wait for the
-// next one, which serves all of them at once.
-type rounds[R any] struct {
-	run func(ctx context.Context, keys []string) (map[string]R, error)
-
-	mu      sync.Mutex
-	busy    bool
-	waiting []*roundWaiter[R]
-}
-
-type roundWaiter[R any] struct {
-	keys []string
-	done chan struct{}
-	res  map[string]R
-	err  error
-}
-
-func newRounds[R any](run func(ctx context.Context, keys []string) (map[string]R, error)) *rounds[R] {
-	return &rounds[R]{run: run}
-}
-
-// do waits for the round that serves keys and returns its results for
-// them. The round runs on after ctx ends, for the other requests.
-func (r *rounds[R]) do(ctx context.Context, keys []string) ([]R, error) {
-	w := &roundWaiter[R]{keys: keys, done: make(chan struct{})}
-	r.mu.Lock()
-	r.waiting = append(r.waiting, w)
-	start := !r.busy
-	if start {
-		r.busy = true
-	}
-	r.mu.Unlock()
-	if start {
-		go r.loop(context.WithoutCancel(ctx))
-	}
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if w.err != nil {
-		return nil, w.err
-	}
-	out := make([]R, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, w.res[k])
-	}
-	return out, nil
-}
-
-func (r *rounds[R]) loop(ctx context.Context) {
-	for {
-		r.mu.Lock()
-		batch := r.waiting
-		r.waiting = nil
-		if len(batch) == 0 {
-			r.busy = false
-			r.mu.Unlock()
-			return
-		}
-		r.mu.Unlock()
-		var keys []string
-		for _, w := range batch {
-			for _, k := range w.keys {
-				if !slices.Contains(keys, k) {
-					keys = append(keys, k)
-				}
-			}
-		}
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		res, err := r.run(rctx, keys)
-		cancel()
-		for _, w := range batch {
-			w.res, w.err = res, err
-			close(w.done)
-		}
-	}
 }
