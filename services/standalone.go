@@ -31,6 +31,10 @@ type StandaloneOpts struct {
 	Workers *osism.Workers
 	// Concurrency per queue of the in-process worker; default 1.
 	Concurrency int
+	// Queues the in-process worker serves; default every built-in queue
+	// and every queue of Workers. A command that knows its queues starts
+	// faster with just those.
+	Queues []osism.Queue
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -78,7 +82,11 @@ func StartStandalone(ctx context.Context, cfg osism.Config, opts *StandaloneOpts
 	}
 	conc := max(opts.Concurrency, 1)
 	queues := map[osism.Queue]int{}
-	for _, q := range append(osism.Queues(), ws.Queues()...) {
+	qs := opts.Queues
+	if len(qs) == 0 {
+		qs = append(osism.Queues(), ws.Queues()...)
+	}
+	for _, q := range qs {
 		queues[q] = conc
 	}
 	r, err := s.Client.NewRunner(osism.RunnerConfig{Queues: queues, Workers: ws, ID: "standalone", Logger: log, Grace: 5 * time.Second})

@@ -100,7 +100,11 @@ func runSteps(c *cli.Context, cfg osism.Config, steps []applyStep) error {
 	if noWait && len(steps) > 1 {
 		return usagef("apply --no-wait: a sequence runs each role after the previous one succeeded, so it waits")
 	}
-	bus, err := services.StartStandalone(c.Context, cfg, &services.StandaloneOpts{Logger: quietLogger()})
+	var queues []osism.Queue
+	for _, st := range steps {
+		queues = append(queues, osism.Queue(st.Queue))
+	}
+	bus, err := services.StartStandalone(c.Context, cfg, &services.StandaloneOpts{Logger: quietLogger(), Queues: queues})
 	if err != nil {
 		return err
 	}

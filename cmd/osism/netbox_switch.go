@@ -310,7 +310,8 @@ func netboxConnectCommand() *cli.Command {
 			if c.Bool("no-wait") && cfg.Standalone() {
 				return usagef("connect --no-wait needs a broker (set %s): without one the task runs inside this command", osism.EnvBrokerURL)
 			}
-			bus, err := services.StartStandalone(c.Context, cfg, &services.StandaloneOpts{Logger: quietLogger(), Concurrency: 8})
+			bus, err := services.StartStandalone(c.Context, cfg, &services.StandaloneOpts{Logger: quietLogger(), Concurrency: 8,
+				Queues: []osism.Queue{osism.QueueNetBox}})
 			if err != nil {
 				return err
 			}

@@ -63,8 +63,8 @@ func main() {
 	flag.IntVar(&o.netboxConcurrent, "netbox-concurrency", 0, "NetBox client's requests in flight (0: the client's default)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.IntVar(&o.detail, "detail", 6, "request kinds to list per phase (0: none)")
-	flag.BoolVar(&o.serial, "serial", true, "let the double serve one request at a time, the latency added by the benchmark's transport "+
-		"(works around a race in the double's list handler); false: the double's SetLatency and concurrent serving")
+	flag.BoolVar(&o.serial, "serial", false, "let the double serve one request at a time, the latency added by the benchmark's transport; "+
+		"default: the double's own latency (SetLatency), requests served concurrently")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the transitions to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -326,7 +326,7 @@ func run(o options) error {
 	}
 	fmt.Printf("NetBox requests per device by phase: %s (client side: %d requests)\n", strings.Join(ph, ", "), counted)
 	if n, first := pan.count(); n > 0 {
-		fmt.Printf("NetBox double: %d handler panics (%s); net/http retried some requests itself, hence the client-side count; results are unreliable, run with -serial\n", n, first)
+		fmt.Printf("NetBox double: %d handler panics (%s); net/http retried some requests itself, hence the client-side count; results are unreliable\n", n, first)
 	}
 	if o.detail > 0 {
 		keys := slices.Collect(maps.Keys(byKind))

@@ -43,11 +43,8 @@ func (h phaseHook) RunPhase(ctx context.Context, step statemachine.Step) error {
 // With serial set it also stands in for the double's latency: it waits
 // latency (holding the client's in-flight slot, as the double's own
 // latency does) and then lets the double serve one request at a time,
-// answer read whole. The double's list handler sorts a table's shared
-// slice under its read lock after any write (netboxtest store.go,
-// table.list), so concurrent lists race: handler panics, and lists that
-// miss objects ("peer device ... not found"). Serving one at a time avoids
-// that; the double is CPU-bound on a 2-core machine anyway.
+// answer read whole, for comparison with the double serving requests
+// concurrently (the default).
 type counter struct {
 	next    http.RoundTripper
 	serial  bool
