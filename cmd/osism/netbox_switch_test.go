@@ -110,6 +110,14 @@ func TestNetboxSwitchCommands(t *testing.T) {
 	out, code = run(t, "netbox", "diff", "leaf-1")
 	require.Equal(t, exitOK, code, "the rollback also repaired the hand change: %s", out)
 
+	_, stderr, code = runFull(t, "netbox", "connect", "--all", "--state", "b")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "] 5/5 devices, 0 failed", "a progress bar over leaf-1 and node-1..4")
+	for _, sw := range []string{"leaf-1", "leaf-2"} {
+		out, code = run(t, "netbox", "diff", sw)
+		require.Equal(t, exitOK, code, out)
+	}
+
 	_, stderr, code = runFull(t, "netbox", "connect", "--state", "b")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "expected one DEVICE, or --all")
