@@ -442,6 +442,31 @@ func (d *Deployer) each(ctx context.Context, switches []string, f func(context.C
 	return out, errors.Join(errs...)
 }
 
+// openLocked takes the lock of sw, opens a session and reads what sw runs;
+// release closes the session and frees the lock.
+func (d *Deployer) openLocked(ctx context.Context, sw string) (Session, Dialect, []byte, func(), error) {
+	unlock := func() {}
+	if d.Lock != nil {
+		u, err := d.Lock(ctx, sw)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("switch %s: %w", sw, err)
+		}
+		unlock = u
+	}
+	s, dialect, _, release, err := d.session(ctx, sw)
+	if err != nil {
+		unlock()
+		return nil, nil, nil, nil, err
+	}
+	running, err := s.RunningConfig(ctx)
+	if err != nil {
+		release()
+		unlock()
+		return nil, nil, nil, nil, err
+	}
+	return s, dialect, running, func() { release(); unlock() }, nil
+}
+
 func (d *Deployer) deployOne(ctx context.Context, sw string) (DeployResult, error) {
 	res := DeployResult{Switch: sw}
 	rendered, rev, err := d.rendered(sw)
@@ -449,22 +474,11 @@ func (d *Deployer) deployOne(ctx context.Context, sw string) (DeployResult, erro
 		return res, err
 	}
 	res.Rev = rev
-	if d.Lock != nil {
-		unlock, err := d.Lock(ctx, sw)
-		if err != nil {
-			return res, fmt.Errorf("switch %s: %w", sw, err)
-		}
-		defer unlock()
-	}
-	s, dialect, _, release, err := d.session(ctx, sw)
+	s, dialect, running, release, err := d.openLocked(ctx, sw)
 	if err != nil {
 		return res, err
 	}
 	defer release()
-	running, err := s.RunningConfig(ctx)
-	if err != nil {
-		return res, err
-	}
 	res.Sent, err = s.Apply(ctx, rendered, running)
 	if err != nil {
 		return res, err
@@ -501,22 +515,11 @@ func (d *Deployer) dryRun(ctx context.Context, sw string) (DeployResult, error) 
 // rendered (revision rev); Sent are the commands a deploy would send.
 func (d *Deployer) readAndCompare(ctx context.Context, sw string, rendered []byte, rev string) (DeployResult, error) {
 	res := DeployResult{Switch: sw, Rev: rev}
-	if d.Lock != nil {
-		unlock, err := d.Lock(ctx, sw)
-		if err != nil {
-			return res, fmt.Errorf("switch %s: %w", sw, err)
-		}
-		defer unlock()
-	}
-	s, dialect, _, release, err := d.session(ctx, sw)
+	_, dialect, running, release, err := d.openLocked(ctx, sw)
 	if err != nil {
 		return res, err
 	}
-	defer release()
-	running, err := s.RunningConfig(ctx)
-	if err != nil {
-		return res, err
-	}
+	release()
 	res.Sent = dialect.Commands(rendered, running)
 	res.Report = dialect.Compare(rendered, running)
 	res.Report.Switch = sw
