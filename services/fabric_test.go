@@ -8,13 +8,16 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+	"gopkg.in/yaml.v3"
 
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/netbox"
@@ -194,22 +197,28 @@ func TestConnectWithRealSwitches(t *testing.T) {
 		require.NoError(t, err)
 	})
 
-	t.Run("interrupted in phase 3, a new process resumes and completes", func(t *testing.T) {
-		cctx, cancel := context.WithCancel(context.Background())
-		m, err := statemachine.New(statemachine.Config{Store: netbox.NewStore(f.NetBox), Locker: f.Locker,
-			Hooks: func() map[statemachine.Phase][]statemachine.PhaseHook {
-				h := f.Hooks("dc1")
-				h[statemachine.PhaseDeploy] = append([]statemachine.PhaseHook{statemachine.PhaseHookFunc(
-					func(ctx context.Context, step statemachine.Step) error { cancel(); return ctx.Err() })}, h[statemachine.PhaseDeploy]...)
-				return h
-			}()})
+	t.Run("a process killed in phase 3: a new one resumes and completes", func(t *testing.T) {
+		creds := filepath.Join(t.TempDir(), "switches.yaml")
+		b, err := yaml.Marshal(e.creds)
 		require.NoError(t, err)
-		_, err = m.Transition(cctx, "node-3", "b", nil)
-		require.Error(t, err)
+		require.NoError(t, os.WriteFile(creds, b, 0o600))
+		ready := filepath.Join(t.TempDir(), "ready")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envChildTransition+"=node-3 b", envChildNetBox+"="+e.srv.URL()+" "+e.srv.Token(),
+			envChildState+"="+e.state, envChildCreds+"="+creds, envChildReady+"="+ready)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		require.Eventually(t, func() bool { _, err := os.Stat(ready); return err == nil }, time.Minute, 10*time.Millisecond,
+			"the child reaches phase 3")
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
 		_, tr := deviceState(t, e, "node-3")
 		require.Equal(t, "from_a-to_b-phase_3", tr)
+
 		out, err := connect(t, e.fabric(t), "node-3", "b", nil)
 		require.NoError(t, err, out.String())
+		require.Contains(t, out.String(), "leaf-1: runs the rendered configuration")
 		st, _ := deviceState(t, e, "node-3")
 		require.Equal(t, "b", st)
 	})
