@@ -3,7 +3,6 @@ package ansible_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/ansible"
+	"github.com/osism/go-osism/internal/proc"
 	"github.com/osism/go-osism/internal/testenv"
 )
 
@@ -238,7 +238,7 @@ func TestCancelKillsTheProcessGroup(t *testing.T) {
 	}
 	require.NotEqual(t, 0, res.ExitCode)
 	require.Eventually(t, func() bool {
-		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+		return !proc.Alive(pid)
 	}, 10*time.Second, 20*time.Millisecond, "the sleep started by the playbook is gone")
 }
 

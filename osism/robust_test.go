@@ -131,19 +131,6 @@ func shell(ctx context.Context, job *osism.Job[shellArgs]) error {
 	return nil
 }
 
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
 func TestCancelKillsRunningProcessGroup(t *testing.T) {
 	t.Parallel()
 	bus := bustest.New(t, nil)
@@ -170,7 +157,7 @@ func TestCancelKillsRunningProcessGroup(t *testing.T) {
 	}
 	require.Len(t, pids, 3)
 	for _, p := range pids {
-		require.True(t, alive(p), "pid %d runs", p)
+		require.True(t, proc.Alive(p), "pid %d runs", p)
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 
@@ -182,7 +169,7 @@ func TestCancelKillsRunningProcessGroup(t *testing.T) {
 	require.Equal(t, osism.ExitCancelled, <-followed)
 	bustest.WaitFor(t, 5*time.Second, func() bool {
 		for _, p := range pids {
-			if alive(p) {
+			if proc.Alive(p) {
 				return false
 			}
 		}

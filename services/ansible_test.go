@@ -2,17 +2,16 @@ package services_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/internal/proc"
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/services"
@@ -160,7 +159,7 @@ func TestPlaybookCancelAndRoleLock(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, osism.StateCancelled, task.State)
 	require.Equal(t, osism.ExitCancelled, task.ExitStatus)
-	require.Eventually(t, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return !proc.Alive(pid) }, 10*time.Second, 20*time.Millisecond,
 		"the sleep the cancelled playbook started is gone")
 
 	require.Eventually(t, func() bool { return pidOf(secondPID) > 0 }, time.Minute, 20*time.Millisecond, "the second sleep starts once the lock is free")
@@ -168,7 +167,7 @@ func TestPlaybookCancelAndRoleLock(t *testing.T) {
 	require.NoError(t, b.Client.Cancel(ctx, second))
 	_, err = b.Client.Wait(ctx, second)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return !proc.Alive(pid) }, 10*time.Second, 20*time.Millisecond)
 	locks, err := b.Client.Locks(ctx)
 	require.NoError(t, err)
 	require.Empty(t, locks, "both runs released the role lock")

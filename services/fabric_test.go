@@ -162,7 +162,7 @@ func TestConnectWithRealSwitches(t *testing.T) {
 
 	t.Run("a hand change is drift: diff shows it, a resumed phase 4 fails", func(t *testing.T) {
 		e.leaves["leaf-1"].Vtysh(t, "configure terminal", "interface swp2", "description hand-made", "end")
-		reports, err := f.Deployer.Compare(ctx, []string{"leaf-1"}, true)
+		reports, err := f.Deployer.Compare(ctx, []string{"leaf-1"})
 		require.NoError(t, err)
 		require.False(t, reports[0].OK())
 		require.Contains(t, reports[0].Missing, "interface swp2 / description node-2:eth0")

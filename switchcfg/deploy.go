@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -217,15 +218,7 @@ func (d *Deployer) Sessions() map[string]int {
 	d.init()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return maps(d.sessions)
-}
-
-func maps[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(d.sessions)
 }
 
 // Generate renders switches from NetBox and commits every changed
@@ -526,36 +519,12 @@ func (d *Deployer) readAndCompare(ctx context.Context, sw string, rendered []byt
 	return res, nil
 }
 
-// Compare reads what each switch runs and compares it with its last
-// committed configuration. Unless fresh is set, the configuration read
-// back by a deploy of the same revision stands in for a new session.
-func (d *Deployer) Compare(ctx context.Context, switches []string, fresh bool) ([]Report, error) {
+// Compare reads what each switch runs, in a session of its own, and
+// compares it with its newest committed configuration.
+func (d *Deployer) Compare(ctx context.Context, switches []string) ([]Report, error) {
 	d.init()
-	res, err := d.each(ctx, switches, func(ctx context.Context, sw string) (DeployResult, error) {
-		rendered, rev, err := d.rendered(sw)
-		if err != nil {
-			return DeployResult{Switch: sw}, err
-		}
-		d.mu.Lock()
-		seen, ok := d.seen[sw]
-		d.mu.Unlock()
-		if ok && !fresh && seen.rev == rev {
-			_, dialect, err := d.Drivers(d.deploymentType(sw))
-			if err == nil {
-				rep := dialect.Compare(rendered, seen.running)
-				rep.Switch = sw
-				return DeployResult{Switch: sw, Rev: rev, Report: rep}, nil
-			}
-		}
-		r, err := d.dryRun(ctx, sw)
-		r.Sent = nil
-		return r, err
-	})
-	reports := make([]Report, len(res))
-	for i, r := range res {
-		reports[i] = r.Report
-	}
-	return reports, err
+	res, err := d.each(ctx, switches, d.dryRun)
+	return reports(res), err
 }
 
 // Verify checks that each switch runs the revision last deployed to it,
@@ -590,11 +559,15 @@ func (d *Deployer) Verify(ctx context.Context, switches []string, fresh bool) ([
 		}
 		return d.readAndCompare(ctx, sw, cfg, rev)
 	})
-	reports := make([]Report, len(res))
+	return reports(res), err
+}
+
+func reports(res []DeployResult) []Report {
+	out := make([]Report, len(res))
 	for i, r := range res {
-		reports[i] = r.Report
+		out[i] = r.Report
 	}
-	return reports, err
+	return out
 }
 
 func (d *Deployer) deploymentType(sw string) string {

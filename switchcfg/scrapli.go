@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/scrapli/scrapligo/driver/network"
@@ -203,16 +202,4 @@ func DriverFor(deploymentType string) (Driver, Dialect, error) {
 		d := NewFRR()
 		return Scrapli{Platform: t, Dialect: d, SaveCommand: save}, d, nil
 	}
-}
-
-// portOf parses a port number; 0 when s is empty.
-func portOf(s string) (int, error) {
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("port %q: expected 1-65535", s)
-	}
-	return n, nil
 }

@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/internal/proc"
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/services"
@@ -176,7 +175,7 @@ func TestApplyStandalone(t *testing.T) {
 	data, err := os.ReadFile(pidfile)
 	require.NoError(t, err, "the playbook's sleep had started")
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	require.Eventually(t, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return !proc.Alive(pid) }, 10*time.Second, 20*time.Millisecond,
 		"the timed-out playbook's sleep is gone")
 
 	out, code = run(t, "bifrost", "deploy")
@@ -320,7 +319,7 @@ func TestApplyCtrlCKillsThePlaybook(t *testing.T) {
 	require.Equal(t, exitInterrupted, ee.ExitCode(), "stderr: %s", stderr.String())
 	require.Contains(t, stderr.String(), "osism: cancelling task")
 	require.Contains(t, stderr.String(), "cancelled (exit status 130)")
-	require.Eventually(t, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return !proc.Alive(pid) }, 10*time.Second, 20*time.Millisecond,
 		"the sleep the playbook started is gone")
 }
 

@@ -3,12 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/services"
 	"github.com/osism/go-osism/statemachine"
 )
 
@@ -70,10 +73,28 @@ func runDemo(c *cli.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "NetBox %s: %d custom fields and %d tags missing\n", report.Version, len(report.MissingFields), len(report.MissingTags))
 
+	// Phase 2 renders the switches into a state repository of the demo's
+	// own; phases 3 and 4 need switches to reach.
+	repo, err := os.MkdirTemp("", "osism-demo-switches-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(repo)
+	fab, err := services.NewFabric(osism.FabricConfig{DesiredStateDir: dir, Collection: c.String("collection"), StateDir: repo},
+		nb, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	leaves, err := fab.Deployer.Generate(ctx, "leaf-1", "leaf-2")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "leaf-1 and leaf-2 rendered as they are now, in the state repository %s\n", repo)
 	m, err := statemachine.New(statemachine.Config{
 		Store: netbox.NewStore(nb),
 		Hooks: map[statemachine.Phase][]statemachine.PhaseHook{
-			statemachine.PhaseNetBox: {netbox.DesiredStateHook{Client: nb, Dir: dir, Collection: c.String("collection")}},
+			statemachine.PhaseNetBox:   {netbox.DesiredStateHook{Client: nb, Dir: dir, Collection: c.String("collection")}},
+			statemachine.PhaseGenerate: fab.Hooks(c.String("collection"))[statemachine.PhaseGenerate],
 		},
 		Observers: []statemachine.Observer{printPhases(w)},
 	})
@@ -99,6 +120,17 @@ func runDemo(c *cli.Context, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "plan after the transition: %s\n", plan)
+	for _, l := range leaves {
+		diff, err := fab.Deployer.Repo.Diff(l.Switch, l.Rev, "HEAD")
+		if err != nil {
+			return err
+		}
+		if diff == "" {
+			diff = "(unchanged)\n"
+		}
+		fmt.Fprintf(w, "configuration of %s, before and after:\n%s", l.Switch, diff)
+	}
+	fmt.Fprintln(w, "phases 3 and 4 deploy that to the switches and check it: osism netbox connect, with switches to reach")
 	fmt.Fprintf(w, "NetBox requests served: %d\n", srv.TotalRequests())
 	return nil
 }

@@ -105,3 +105,21 @@ func TestCompletionScripts(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "netbox")
 }
+
+// The README's main job: the demo moves node-1 to b on the in-memory
+// NetBox, renders both leaves in phase 2, and leaves nothing to plan.
+func TestDemo(t *testing.T) {
+	out, code := run(t, "demo", "--desired-state", "../../netbox/testdata/desired")
+	require.Equal(t, exitOK, code, out)
+	for _, want := range []string{
+		"node-1 is in state a; moving it to b",
+		"update interface leaf-1 swp1:",
+		"leaf-1: rendered, changed, revision ",
+		"node-1: now in state b",
+		"plan after the transition: node-1: no changes",
+		"configuration of leaf-1, before and after:",
+		"- neighbor swp1 interface peer-group fabric",
+	} {
+		require.Contains(t, out, want)
+	}
+}

@@ -156,7 +156,7 @@ func netboxDiffCommand() *cli.Command {
 		ArgsUsage: "SWITCH...",
 		Flags:     []cli.Flag{formatFlag("log", "json")},
 		Action: onSwitches(func(c *cli.Context, f *services.Fabric, sws []string) error {
-			reports, err := f.Deployer.Compare(c.Context, sws, true)
+			reports, err := f.Deployer.Compare(c.Context, sws)
 			if err != nil {
 				return err
 			}

@@ -21,38 +21,20 @@ func taskCommand() *cli.Command {
 				Usage:     "show a task's record",
 				ArgsUsage: "<task-id>",
 				Flags:     []cli.Flag{formatFlag("table", "json")},
-				Action: func(c *cli.Context) error {
-					id, err := taskID(c)
-					if err != nil {
-						return err
-					}
-					client, err := busClient(c)
-					if err != nil {
-						return err
-					}
-					defer client.Close()
+				Action: onTask(func(c *cli.Context, client *osism.Client, id string) error {
 					t, err := client.Get(c.Context, id)
 					if err != nil {
 						return err
 					}
 					return printTask(c, t)
-				},
+				}),
 			},
 			{
 				Name:      "wait",
 				Usage:     "wait for a task to end; exits with its exit status",
 				ArgsUsage: "<task-id>",
 				Flags:     []cli.Flag{formatFlag("table", "json")},
-				Action: func(c *cli.Context) error {
-					id, err := taskID(c)
-					if err != nil {
-						return err
-					}
-					client, err := busClient(c)
-					if err != nil {
-						return err
-					}
-					defer client.Close()
+				Action: onTask(func(c *cli.Context, client *osism.Client, id string) error {
 					t, err := client.Wait(c.Context, id)
 					if err != nil {
 						return err
@@ -61,28 +43,19 @@ func taskCommand() *cli.Command {
 						return err
 					}
 					return exitStatus(t.ExitStatus)
-				},
+				}),
 			},
 			{
 				Name:      "revoke",
 				Usage:     "cancel a task: a queued one never starts, a running one is killed",
 				ArgsUsage: "<task-id>",
-				Action: func(c *cli.Context) error {
-					id, err := taskID(c)
-					if err != nil {
-						return err
-					}
-					client, err := busClient(c)
-					if err != nil {
-						return err
-					}
-					defer client.Close()
+				Action: onTask(func(c *cli.Context, client *osism.Client, id string) error {
 					if err := client.Cancel(c.Context, id); err != nil {
 						return err
 					}
 					fmt.Fprintln(c.App.Writer, "revoked", id)
 					return nil
-				},
+				}),
 			},
 		},
 	}
@@ -186,22 +159,30 @@ func printTask(c *cli.Context, t *osism.Task) error {
 	return printTable(c.App.Writer, []string{"FIELD", "VALUE"}, rows)
 }
 
+// onTask is the action of a command on one task: it reads the task id and
+// connects to the broker.
+func onTask(f func(c *cli.Context, client *osism.Client, id string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		id, err := taskID(c)
+		if err != nil {
+			return err
+		}
+		client, err := busClient(c)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		return f(c, client, id)
+	}
+}
+
 func logCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "log",
 		Usage:     "print a task's output; with --follow, until it ends, exiting with its exit status",
 		ArgsUsage: "<task-id>",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "wait for more output until the task ends"}},
-		Action: func(c *cli.Context) error {
-			id, err := taskID(c)
-			if err != nil {
-				return err
-			}
-			client, err := busClient(c)
-			if err != nil {
-				return err
-			}
-			defer client.Close()
+		Action: onTask(func(c *cli.Context, client *osism.Client, id string) error {
 			code, err := client.Follow(c.Context, id, c.App.Writer, &osism.FollowOpts{NoFollow: !c.Bool("follow")})
 			if err != nil {
 				return err
@@ -210,6 +191,6 @@ func logCommand() *cli.Command {
 				return nil
 			}
 			return exitStatus(code)
-		},
+		}),
 	}
 }

@@ -3,31 +3,14 @@ package proc_test
 import (
 	"bufio"
 	"context"
-	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/osism/go-osism/internal/proc"
 	"github.com/stretchr/testify/require"
 )
-
-// alive reports whether pid is a process that has not exited (a zombie
-// waiting for its parent counts as gone).
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
 
 func TestCancelKillsGroup(t *testing.T) {
 	t.Parallel()
@@ -57,7 +40,7 @@ func TestCancelKillsGroup(t *testing.T) {
 			}
 			require.Len(t, pids, strings.Count(tc.script, "echo"))
 			for _, p := range pids {
-				require.True(t, alive(p), "pid %d runs before cancel", p)
+				require.True(t, proc.Alive(p), "pid %d runs before cancel", p)
 			}
 			cancel()
 			select {
@@ -68,7 +51,7 @@ func TestCancelKillsGroup(t *testing.T) {
 			}
 			deadline := time.Now().Add(5 * time.Second)
 			for _, p := range pids {
-				for alive(p) {
+				for proc.Alive(p) {
 					require.True(t, time.Now().Before(deadline), "pid %d still runs 5s after cancel", p)
 					time.Sleep(10 * time.Millisecond)
 				}
