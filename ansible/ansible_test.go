@@ -120,7 +120,7 @@ func TestCommandRefusals(t *testing.T) {
 	for _, lock := range []string{filepath.Join(envs, "generic", ".lock"), filepath.Join(envs, ".lock")} {
 		require.NoError(t, os.WriteFile(lock, nil, 0o644))
 		_, err := cfg.Command(ansible.Run{Environment: "generic", Role: "hello"})
-		require.ErrorIs(t, err, ansible.ErrLocked)
+		require.ErrorIs(t, err, ansible.ErrLockFile)
 		require.ErrorContains(t, err, "lock file "+lock+" exists")
 		require.NoError(t, os.Remove(lock))
 	}

@@ -8,29 +8,39 @@ import (
 	"strings"
 )
 
-// Config is where the configuration repository and the playbooks are, and
-// how ansible-playbook is run. The zero value uses OSISM's container layout.
+// Config is the ansible section of the configuration: where the
+// configuration repository, the playbooks and the role map are, and how
+// ansible-playbook is run. The YAML and JSON keys are those of the section
+// (configuration_dir, playbooks_dir, ...). The zero value uses OSISM's
+// container layout.
 type Config struct {
 	// ConfigurationDir is the configuration repository; default
 	// /opt/configuration. Environments are <ConfigurationDir>/environments/<env>.
-	ConfigurationDir string
+	ConfigurationDir string `yaml:"configuration_dir" json:"configuration_dir,omitempty"`
 	// PlaybooksDir holds <env>/<role>.yml for the roles an environment does
 	// not provide itself as playbook-<role>.yml; default /ansible.
-	PlaybooksDir string
+	PlaybooksDir string `yaml:"playbooks_dir" json:"playbooks_dir,omitempty"`
 	// Inventory is passed to ansible-playbook with -i; default
 	// <ConfigurationDir>/inventory.
-	Inventory string
+	Inventory string `yaml:"inventory" json:"inventory,omitempty"`
 	// VaultPasswordFile is passed with --vault-password-file when set.
-	VaultPasswordFile string
+	VaultPasswordFile string `yaml:"vault_password_file" json:"vault_password_file,omitempty"`
 	// Playbook is the ansible-playbook binary; default "ansible-playbook"
 	// from PATH.
-	Playbook string
+	Playbook string `yaml:"playbook" json:"playbook,omitempty"`
 	// HistoryFile receives one JSON line per run; empty means no history.
-	HistoryFile string
+	HistoryFile string `yaml:"history_file" json:"history_file,omitempty"`
+	// RoleMapDir holds YAML files that add to or override the role ->
+	// environment map (see [LoadRoleMap]); empty: the built-in map only.
+	RoleMapDir string `yaml:"role_map_dir" json:"role_map_dir,omitempty"`
 	// RuntimeDir holds each run's SSH control sockets; default the system
 	// temporary directory.
-	RuntimeDir string
+	RuntimeDir string `yaml:"runtime_dir" json:"runtime_dir,omitempty"`
 }
+
+// RoleMap returns the role map of this configuration: the built-in map with
+// the files of RoleMapDir added or overriding, as [LoadRoleMap] reads them.
+func (c Config) RoleMap() (*RoleMap, error) { return LoadRoleMap(c.RoleMapDir) }
 
 func (c Config) withDefaults() Config {
 	if c.ConfigurationDir == "" {
@@ -97,8 +107,10 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// ErrLocked reports that the configuration repository holds a .lock file.
-var ErrLocked = errors.New("environment locked")
+// ErrLockFile reports that the configuration repository holds a .lock file,
+// which an operator sets during maintenance. It is not a held lock of the
+// bus: waiting does not end it.
+var ErrLockFile = errors.New("environment locked")
 
 // LockError names the lock file that stops a run.
 type LockError struct{ File string }
@@ -107,7 +119,7 @@ func (e *LockError) Error() string {
 	return fmt.Sprintf("refusing to run: lock file %s exists (remove it when the maintenance is over)", e.File)
 }
 
-func (e *LockError) Is(target error) bool { return target == ErrLocked }
+func (e *LockError) Is(target error) bool { return target == ErrLockFile }
 
 // ErrNoPlaybook reports a role with no playbook in its environment.
 var ErrNoPlaybook = errors.New("no playbook")

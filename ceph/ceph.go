@@ -1,6 +1,12 @@
 // Package ceph runs Ceph roles: what is special to the ceph environment on
-// top of package ansible. A Ceph role runs as its name without the "ceph-"
-// prefix.
+// top of package ansible.
+//
+// A Ceph role runs as its name without the "ceph-" prefix (ceph-osds runs
+// as osds: the ceph environment's playbook-osds.yml or else
+// <playbooks>/ceph/osds.yml), with the caller's arguments verbatim. A Ceph
+// cluster is a sub-environment: set Sub on the returned ansible.Run and it
+// is exported to the playbook as SUB. Ceph roles take no Kolla action; that
+// policy is package kolla's (kolla.ActionFor).
 package ceph
 
 import (

@@ -12,7 +12,7 @@ import (
 
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
-	_ "github.com/osism/go-osism/netbox/netboxtest/conformance"
+	"github.com/osism/go-osism/netbox/netboxtest/conformance"
 	"github.com/osism/go-osism/statemachine"
 )
 
@@ -20,7 +20,7 @@ import (
 // against NetBox's schema, and a client on it.
 func fabric(t *testing.T, opts ...netboxtest.Option) (*netboxtest.Server, *netbox.Client) {
 	t.Helper()
-	srv := netboxtest.New(t, append([]netboxtest.Option{netboxtest.WithSampleFabric(), netboxtest.WithConformance()}, opts...)...)
+	srv := netboxtest.New(t, append([]netboxtest.Option{netboxtest.WithSampleFabric(), netboxtest.WithChecker(conformance.New())}, opts...)...)
 	return srv, client(t, srv, srv.Token())
 }
 
@@ -142,7 +142,7 @@ func TestReads(t *testing.T) {
 
 func TestTokenKindsAgainstDouble(t *testing.T) {
 	t.Parallel()
-	srv := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithConformance(), netboxtest.WithReadOnlyToken("1111111111111111111111111111111111111111"))
+	srv := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithChecker(conformance.New()), netboxtest.WithReadOnlyToken("1111111111111111111111111111111111111111"))
 	cases := []struct {
 		name    string
 		token   string
@@ -285,7 +285,7 @@ func TestRetriesAgainstDouble(t *testing.T) {
 
 func TestSetupAndCheck(t *testing.T) {
 	t.Parallel()
-	srv := netboxtest.New(t, netboxtest.WithConformance())
+	srv := netboxtest.New(t, netboxtest.WithChecker(conformance.New()))
 	c := client(t, srv, srv.Token())
 	ctx := context.Background()
 

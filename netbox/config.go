@@ -3,13 +3,13 @@ package netbox
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -28,47 +28,71 @@ const (
 
 // Config says how to reach NetBox. The zero value of every field but URL and
 // the token has a working default.
+//
+// It can be a section of a YAML or JSON configuration file, with the keys
+// of the tags (url, token_file, insecure, timeout: 30s, ...). Marshalling
+// it never writes the token: MarshalJSON and MarshalYAML leave Token out
+// (TokenFile, a path, stays), and String, GoString and LogValue redact it.
 type Config struct {
 	// URL of NetBox, e.g. https://netbox.example.com (a trailing /api is
 	// accepted and dropped).
-	URL string
+	URL string `yaml:"url" json:"url"`
 	// Token is the API token: a v1 token (sent as "Token <v1>") or a v2
 	// token "nbt_<key>.<secret>" (sent as "Bearer nbt_..."). A value that
-	// already starts with "Token " or "Bearer " is sent as given.
-	Token string
+	// already starts with "Token " or "Bearer " is sent as given. It is
+	// read from a configuration file but never written to one.
+	Token string `yaml:"token,omitempty" json:"token,omitempty"`
 	// TokenFile is read when Token is empty, e.g. /run/secrets/NETBOX_TOKEN.
-	TokenFile string
+	TokenFile string `yaml:"token_file,omitempty" json:"token_file,omitempty"`
 	// InsecureSkipVerify turns TLS certificate verification off. Only for
 	// labs: it lets anyone on the path read the token.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `yaml:"insecure,omitempty" json:"insecure,omitempty"`
 	// CAFile adds a PEM bundle to the system roots, for a NetBox behind an
 	// internal CA; preferable to InsecureSkipVerify.
-	CAFile string
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
 	// Timeout bounds one HTTP attempt (not the retries together).
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// MaxRetries is how often an idempotent request is retried after a 429,
 	// a 5xx or a connection error. 0 means DefaultMaxRetries; negative, none.
-	MaxRetries int
+	MaxRetries int `yaml:"max_retries,omitempty" json:"max_retries,omitempty"`
 	// RetryBackoff is the first retry's delay; it doubles per attempt up to
 	// MaxBackoff, with jitter so that many clients do not retry in step.
-	RetryBackoff time.Duration
-	MaxBackoff   time.Duration
+	RetryBackoff time.Duration `yaml:"retry_backoff,omitempty" json:"retry_backoff,omitempty"`
+	MaxBackoff   time.Duration `yaml:"max_backoff,omitempty" json:"max_backoff,omitempty"`
 	// MaxConcurrent caps requests in flight from this client.
-	MaxConcurrent int
+	MaxConcurrent int `yaml:"max_concurrent,omitempty" json:"max_concurrent,omitempty"`
 	// PageSize of list requests.
-	PageSize int
+	PageSize int `yaml:"page_size,omitempty" json:"page_size,omitempty"`
 	// Transport replaces the HTTP transport (tests, proxies). TLS settings
 	// of this Config do not apply to it.
-	Transport http.RoundTripper
+	Transport http.RoundTripper `yaml:"-" json:"-"`
 	// Logger receives retries and skipped objects at debug/warn level. Tokens
 	// never reach it.
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-" json:"-"`
 	// OnDecodeError is called for each object of a list answer that could
 	// not be decoded and was skipped. Nil logs a warning.
-	OnDecodeError func(*DecodeError)
+	OnDecodeError func(*DecodeError) `yaml:"-" json:"-"`
 	// UserAgent sent with each request.
-	UserAgent string
+	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty"`
 }
+
+// configFields is Config without its methods, so that marshalling it does
+// not recurse.
+type configFields Config
+
+// withoutToken is what MarshalJSON and MarshalYAML write.
+func (c Config) withoutToken() configFields {
+	f := configFields(c)
+	f.Token = ""
+	return f
+}
+
+// MarshalJSON writes the configuration without the token.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.withoutToken()) }
+
+// MarshalYAML writes the configuration without the token (go.yaml.in/yaml
+// and gopkg.in/yaml.v3 both call it).
+func (c Config) MarshalYAML() (any, error) { return c.withoutToken(), nil }
 
 // String keeps the token out of fmt output.
 func (c Config) String() string {
@@ -93,17 +117,27 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// ConfigFromEnv reads NETBOX_URL, NETBOX_TOKEN, NETBOX_TOKEN_FILE and
-// NETBOX_INSECURE (a boolean), the variables upstream OSISM uses.
-func ConfigFromEnv() Config {
-	c := Config{
-		URL:       os.Getenv("NETBOX_URL"),
-		Token:     os.Getenv("NETBOX_TOKEN"),
-		TokenFile: os.Getenv("NETBOX_TOKEN_FILE"),
+// ConfigFromEnv is ConfigFromEnviron(os.Environ()): the configuration from
+// the process environment.
+func ConfigFromEnv() Config { return ConfigFromEnviron(os.Environ()) }
+
+// ConfigFromEnviron reads the variables upstream OSISM uses from environ,
+// "KEY=value" entries as os.Environ returns them (of a key given twice the
+// last wins, as for exec.Cmd.Env): NETBOX_URL (NETBOX_API when environ has
+// no NETBOX_URL), NETBOX_TOKEN, NETBOX_TOKEN_FILE and NETBOX_INSECURE (a
+// boolean as strconv.ParseBool reads it; anything else leaves TLS
+// verification on). Every other field is zero, that is its default.
+func ConfigFromEnviron(environ []string) Config {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
 	}
-	if v, err := strconv.ParseBool(os.Getenv("NETBOX_INSECURE")); err == nil {
-		c.InsecureSkipVerify = v
-	}
+	var c Config
+	// A NETBOX_INSECURE that does not parse leaves verification on, as
+	// it always did here; services.LoadConfig reports it instead.
+	_ = c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	return c
 }
 

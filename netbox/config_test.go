@@ -2,14 +2,18 @@ package netbox
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v4"
 )
 
 const (
@@ -113,6 +117,101 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("NETBOX_INSECURE", "true")
 	c := ConfigFromEnv()
 	require.Equal(t, Config{URL: "https://nb.example", Token: testV1, TokenFile: "/run/secrets/NETBOX_TOKEN", InsecureSkipVerify: true}, c)
+}
+
+func TestConfigFromEnvNetBoxAPI(t *testing.T) {
+	t.Setenv("NETBOX_URL", "") // restored at cleanup
+	require.NoError(t, os.Unsetenv("NETBOX_URL"))
+	t.Setenv("NETBOX_API", "https://api.example")
+	t.Setenv("NETBOX_TOKEN", testV2)
+	t.Setenv("NETBOX_TOKEN_FILE", "")
+	t.Setenv("NETBOX_INSECURE", "")
+	require.Equal(t, Config{URL: "https://api.example", Token: testV2}, ConfigFromEnv())
+}
+
+func TestConfigFromEnviron(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		environ []string
+		want    Config
+	}{
+		{name: "nothing", environ: nil, want: Config{}},
+		{name: "every variable", environ: []string{"NETBOX_URL=https://nb.example", "NETBOX_TOKEN=" + testV1,
+			"NETBOX_TOKEN_FILE=/run/secrets/NETBOX_TOKEN", "NETBOX_INSECURE=true"},
+			want: Config{URL: "https://nb.example", Token: testV1, TokenFile: "/run/secrets/NETBOX_TOKEN", InsecureSkipVerify: true}},
+		{name: "NETBOX_API when NETBOX_URL is unset", environ: []string{"NETBOX_API=https://api.example"},
+			want: Config{URL: "https://api.example"}},
+		{name: "an empty NETBOX_URL is set: no NETBOX_API", environ: []string{"NETBOX_URL=", "NETBOX_API=https://api.example"},
+			want: Config{}},
+		{name: "NETBOX_URL wins over NETBOX_API", environ: []string{"NETBOX_API=https://api.example", "NETBOX_URL=https://nb.example"},
+			want: Config{URL: "https://nb.example"}},
+		{name: "the last of a key wins", environ: []string{"NETBOX_URL=https://first", "NETBOX_URL=https://last"},
+			want: Config{URL: "https://last"}},
+		{name: "a value may hold =", environ: []string{"NETBOX_TOKEN=Token abc=="}, want: Config{Token: "Token abc=="}},
+		{name: "insecure as 1", environ: []string{"NETBOX_INSECURE=1"}, want: Config{InsecureSkipVerify: true}},
+		{name: "insecure not a boolean", environ: []string{"NETBOX_INSECURE=yes please"}, want: Config{}},
+		{name: "other variables and malformed entries", environ: []string{"PATH=/bin", "NETBOX_URL", "=x", "netbox_url=https://lower", "NETBOX_SECONDARIES=[]"},
+			want: Config{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, ConfigFromEnviron(tc.environ))
+		})
+	}
+}
+
+// TestConfigMarshal: Config is a section of a YAML or JSON configuration
+// file with snake_case keys, and marshalling it never writes the token.
+func TestConfigMarshal(t *testing.T) {
+	t.Parallel()
+	cfg := Config{URL: "https://nb.example", Token: testV2, TokenFile: "/run/secrets/NETBOX_TOKEN", InsecureSkipVerify: true,
+		CAFile: "/etc/ssl/ca.pem", Timeout: 30 * time.Second, MaxRetries: 2, RetryBackoff: time.Second, MaxBackoff: 5 * time.Second,
+		MaxConcurrent: 4, PageSize: 500, UserAgent: "test", Transport: http.DefaultTransport, Logger: slog.Default(),
+		OnDecodeError: func(*DecodeError) {}}
+	type file struct {
+		NetBox  Config  `yaml:"netbox" json:"netbox"`
+		Pointer *Config `yaml:"pointer" json:"pointer"`
+	}
+	f := file{NetBox: cfg, Pointer: &cfg}
+
+	j, err := json.Marshal(f)
+	require.NoError(t, err)
+	y, err := yaml.Marshal(f)
+	require.NoError(t, err)
+	for name, out := range map[string][]byte{"json": j, "yaml": y} {
+		require.NotContains(t, string(out), "s3cr3t", name)
+		require.NotContains(t, string(out), "token:", name)
+		require.NotContains(t, string(out), `"token"`, name)
+		require.Contains(t, string(out), "token_file", name)
+		require.Contains(t, string(out), "max_concurrent", name)
+	}
+	var back map[string]map[string]any
+	require.NoError(t, json.Unmarshal(j, &back))
+	require.Equal(t, map[string]any{"url": "https://nb.example", "token_file": "/run/secrets/NETBOX_TOKEN", "insecure": true,
+		"ca_file": "/etc/ssl/ca.pem", "timeout": float64(30 * time.Second), "max_retries": float64(2), "retry_backoff": float64(time.Second),
+		"max_backoff": float64(5 * time.Second), "max_concurrent": float64(4), "page_size": float64(500), "user_agent": "test"}, back["netbox"])
+
+	want := Config{URL: "https://nb.example", Token: testV1, TokenFile: "/run/secrets/NETBOX_TOKEN", InsecureSkipVerify: true,
+		CAFile: "/etc/ssl/ca.pem", Timeout: 30 * time.Second, MaxRetries: -1, RetryBackoff: 100 * time.Millisecond,
+		MaxBackoff: 2 * time.Second, MaxConcurrent: 4, PageSize: 500, UserAgent: "test"}
+	section := "netbox:\n  url: https://nb.example\n  token: " + testV1 + "\n  token_file: /run/secrets/NETBOX_TOKEN\n  insecure: true\n" +
+		"  ca_file: /etc/ssl/ca.pem\n  timeout: 30s\n  max_retries: -1\n  retry_backoff: 100ms\n  max_backoff: 2s\n" +
+		"  max_concurrent: 4\n  page_size: 500\n  user_agent: test\n"
+	var r file
+	require.NoError(t, yaml.Unmarshal([]byte(section), &r))
+	require.Equal(t, want, r.NetBox, "yaml reads the section, token included")
+	var rj file
+	require.NoError(t, json.Unmarshal([]byte(`{"netbox": {"url": "https://nb.example", "token": "`+testV1+`", "timeout": 1000000000}}`), &rj))
+	require.Equal(t, Config{URL: "https://nb.example", Token: testV1, Timeout: time.Second}, rj.NetBox, "JSON reads the token too")
+
+	// What is written can be read back, without the token.
+	var again file
+	require.NoError(t, yaml.Unmarshal(y, &again))
+	noToken := cfg
+	noToken.Token, noToken.Transport, noToken.Logger, noToken.OnDecodeError = "", nil, nil, nil
+	require.Equal(t, noToken, again.NetBox)
 }
 
 func TestAPIErrorMatching(t *testing.T) {

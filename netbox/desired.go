@@ -147,6 +147,71 @@ func LoadDesiredState(dir, collection, device, state string) (DesiredState, erro
 	return out, nil
 }
 
+// CollectionDevices lists the devices a desired-state collection names,
+// sorted and each once: the top-level keys of the *.yaml and *.yml files in
+// <dir>/<collection> and the names of its subdirectories (one per device,
+// see LoadDesiredState). Only the top level of the files is read, so a file
+// whose interfaces LoadDesiredState would reject still names its devices; a
+// file that is not YAML, or whose top level is not a mapping of device
+// names, is a *FileError naming the file and line.
+func CollectionDevices(dir, collection string) ([]string, error) {
+	if collection == "" || collection == "." || collection == ".." || strings.ContainsAny(collection, `/\`) {
+		return nil, fmt.Errorf("devices of desired-state collection %q: want a plain name", collection)
+	}
+	root := filepath.Join(dir, collection)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("collection %s: %w", collection, err)
+	}
+	var out []string
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			add(e.Name())
+		case strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml"):
+			names, err := topLevelKeys(filepath.Join(root, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				add(n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// topLevelKeys reads the device names of a desired-state file.
+func topLevelKeys(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("desired state %s: %w", path, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, &FileError{File: path, Msg: "not valid YAML: " + err.Error()}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil // an empty file names no device
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil, nil
+	}
+	var out []string
+	err = parser{file: path}.mapping(root, "", "a mapping of device name to interfaces", func(dev string, _ *yaml.Node) error {
+		out = append(out, dev)
+		return nil
+	})
+	return out, err
+}
+
 func (d DesiredState) merge(over DesiredState) {
 	for dev, ifaces := range over {
 		if d[dev] == nil {

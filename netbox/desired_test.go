@@ -1,8 +1,10 @@
 package netbox
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -119,4 +121,97 @@ func TestCableLabel(t *testing.T) {
 			require.Equal(t, tc.want, cableLabel(tc.near, tc.nearPort, tc.far, tc.farPort))
 		})
 	}
+}
+
+func TestCollectionDevices(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		files      map[string]string // path under <dir>/<collection> -> content; a trailing / makes a directory
+		collection string            // default "c1"
+		want       []string
+		wantErr    string
+		wantFile   string // the *FileError's file, under <dir>/<collection>
+		wantLine   int
+	}{
+		{
+			name: "keys of the state files and device directories, sorted and once",
+			files: map[string]string{
+				"a.yaml":          "node-2:\n  eth0: {type: cat6, device: leaf-1, interface: swp2}\nnode-1:\n",
+				"b.yml":           "leaf-1:\nnode-1:\n",
+				"node-3/":         "",
+				"node-1/b.yaml":   "node-1:\n",
+				"README.md":       "node-9: not a state file\n",
+				"empty.yaml":      "",
+				"null.yaml":       "~\n",
+				"comments.yaml":   "# nothing yet\n",
+				"notes.txt":       "node-8:\n",
+				"node-10/c.yaml":  "",
+				"bad-iface.yaml":  "node-4:\n  eth0: 5\n", // only the top level is read
+				"other/deep.yaml": "node-7:\n",            // a device directory; its files are not read here
+			},
+			want: []string{"leaf-1", "node-1", "node-10", "node-2", "node-3", "node-4", "other"},
+		},
+		{name: "an empty collection", files: map[string]string{"x/": ""}, want: []string{"x"}},
+		{name: "malformed YAML", files: map[string]string{"a.yaml": "node-1:\n", "b.yaml": "node-1: ["},
+			wantErr: "not valid YAML", wantFile: "b.yaml"},
+		{name: "top level is a list", files: map[string]string{"a.yaml": "- node-1\n"},
+			wantErr: "expected a mapping of device name to interfaces, got a list", wantFile: "a.yaml", wantLine: 1},
+		{name: "top level is a scalar", files: map[string]string{"a.yml": "node-1\n"},
+			wantErr: `expected a mapping of device name to interfaces, got "node-1"`, wantFile: "a.yml", wantLine: 1},
+		{name: "duplicate device", files: map[string]string{"a.yaml": "node-1:\nnode-2:\nnode-1:\n"},
+			wantErr: "node-1: duplicate key", wantFile: "a.yaml", wantLine: 3},
+		{name: "missing collection directory", collection: "nope", wantErr: "collection nope: open "},
+		{name: "collection not a plain name", collection: "../c1", wantErr: `desired-state collection "../c1": want a plain name`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			root := filepath.Join(dir, "c1")
+			require.NoError(t, os.MkdirAll(root, 0o755))
+			for name, content := range tc.files {
+				if strings.HasSuffix(name, "/") {
+					require.NoError(t, os.MkdirAll(filepath.Join(root, name), 0o755))
+					continue
+				}
+				writeFile(t, filepath.Join(root, name), content)
+			}
+			collection := tc.collection
+			if collection == "" {
+				collection = "c1"
+			}
+			got, err := CollectionDevices(dir, collection)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				require.Equal(t, tc.want, got)
+				return
+			}
+			require.ErrorContains(t, err, tc.wantErr)
+			require.Nil(t, got)
+			if tc.wantFile != "" {
+				var fe *FileError
+				require.ErrorAs(t, err, &fe)
+				require.Equal(t, filepath.Join(root, tc.wantFile), fe.File)
+				require.Equal(t, tc.wantLine, fe.Line)
+				require.ErrorContains(t, err, fe.File, "the message names the file")
+			}
+		})
+	}
+	t.Run("empty collection name", func(t *testing.T) {
+		t.Parallel()
+		_, err := CollectionDevices(t.TempDir(), "")
+		require.EqualError(t, err, `devices of desired-state collection "": want a plain name`)
+	})
+	t.Run("missing directory is fs.ErrNotExist", func(t *testing.T) {
+		t.Parallel()
+		_, err := CollectionDevices(t.TempDir(), "nope")
+		require.ErrorIs(t, err, fs.ErrNotExist)
+	})
+	t.Run("the sample fabric's collection", func(t *testing.T) {
+		t.Parallel()
+		got, err := CollectionDevices(filepath.Join("testdata", "desired"), "dc1")
+		require.NoError(t, err)
+		require.Equal(t, []string{"leaf-1", "node-1", "node-2", "node-3", "node-4"}, got)
+	})
 }

@@ -50,20 +50,30 @@
 // page the rest are fetched in parallel by offset, so 10,000 devices cost
 // 10 requests and little more than two round trips of wall time.
 //
+// # Configuration
+//
+// New takes a Config: the URL and the token (a value, or a file such as
+// /run/secrets/NETBOX_TOKEN) and settings with working defaults. It can
+// be a section of a YAML or JSON configuration file (url, token_file,
+// insecure, timeout: 30s, ...); marshalling it never writes the token.
+// ConfigFromEnviron reads upstream OSISM's variables from a given
+// environment (NETBOX_URL, or its alias NETBOX_API; NETBOX_TOKEN,
+// NETBOX_TOKEN_FILE, NETBOX_INSECURE) and ConfigFromEnv from the process's.
+//
 // # Errors
 //
 // Errors name the operation and its input ("get device \"node-1\": ...").
 // NetBox's answers are *APIError with the status and NetBox's field
 // errors; errors.Is(err, ErrNotFound) and errors.Is(err, ErrUnauthorized)
-// match them. Desired-state files fail with *FileError naming the file,
-// line, key and what was expected.
+// match them, and StatusIs(err, 503) any status. Desired-state files fail
+// with *FileError naming the file, line, key and what was expected.
 //
 // # Desired state
 //
 // LoadDesiredState reads <dir>/<collection>/<state>.yaml and
 // <dir>/<collection>/<device>/<state>.yaml (the device's interfaces replace
-// the collection's of the same name; a missing or "0" state means "a").
-// Apply follows upstream python-osism's manage_device.py (v0.3.0): it
+// the collection's of the same name; a missing or "0" state means "a");
+// CollectionDevices lists the devices a collection names. Apply follows upstream python-osism's manage_device.py (v0.3.0): it
 // creates missing cables and labels both ends "<pos>:<port> /
 // [<rack>-]<pos>:<port>", sets MAC addresses (as NetBox 4.2+ MAC address
 // objects made primary), IP addresses and primary_ip4, VLANs and their
@@ -87,4 +97,25 @@
 // Store implements statemachine.Store on the custom fields device_state and
 // device_transition, written together in one PATCH. It caches device ids,
 // so a Save after a Load costs one request.
+//
+// # Files
+//
+//   - config.go: Config, ConfigFromEnv and ConfigFromEnviron, tokens
+//     (ParseToken) and the HTTP transport's TLS settings.
+//   - client.go: New, Client, one request (do) and paged, lenient lists.
+//   - transport.go: authentication, retries, timeouts, the concurrency cap.
+//   - errors.go: APIError, StatusIs, the sentinels, DecodeError.
+//   - types.go: what the package reads of NetBox's objects (Device,
+//     DeviceType, Interface, VLAN, IPAddress, Cable, ...).
+//   - dcim.go, ipam.go, extras.go: reads and writes per NetBox app.
+//   - schema.go: RequiredFields and RequiredTags, Check and Setup.
+//   - store.go: Store, the state machine's record.
+//   - desired.go: desired-state files (LoadDesiredState, ParseDesiredState,
+//     CollectionDevices); hook.go: DesiredStateHook, phase 1.
+//   - plan.go: Plan, Apply and Change, and the planner that computes them:
+//     plan_load.go reads what NetBox holds, plan_build.go plans cables,
+//     LAGs, MLAGs, addresses and removals from the desired state,
+//     plan_diff.go compares interfaces and plans their one bulk PATCH, and
+//     plan_labels.go builds upstream's cable labels.
+//   - webhook.go: webhook payloads and their signature.
 package netbox

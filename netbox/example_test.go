@@ -84,3 +84,57 @@ func ExampleClient_Apply() {
 	//   update interface leaf-2 swp1: label "" -> "42:swp1 / rack-1-11:eth1", mode "" -> "tagged", tagged_vlans 0 -> 2
 	// node-1: no changes
 }
+
+// The devices a desired-state collection names, e.g. for connecting all of them.
+func ExampleCollectionDevices() {
+	devices, err := netbox.CollectionDevices("testdata/desired", "dc1")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(devices)
+	_, err = netbox.CollectionDevices("testdata/desired", "dc9")
+	fmt.Println(err)
+	// Output:
+	// [leaf-1 node-1 node-2 node-3 node-4]
+	// collection dc9: open testdata/desired/dc9: no such file or directory
+}
+
+// A configuration from an environment given as a list, as a configuration loader injects it;
+// NETBOX_API is upstream's alias of NETBOX_URL. The token never shows.
+func ExampleConfigFromEnviron() {
+	cfg := netbox.ConfigFromEnviron([]string{
+		"NETBOX_API=https://netbox.example",
+		"NETBOX_TOKEN=nbt_abcdef123456.s3cr3tS3cr3tS3cr3t",
+		"NETBOX_INSECURE=false",
+	})
+	fmt.Println(cfg)
+	// Output:
+	// netbox.Config{URL: "https://netbox.example", Token: set, InsecureSkipVerify: false}
+}
+
+// Device types name the model and manufacturer that a device only refers to by id.
+func ExampleClient_DeviceTypes() {
+	srv, err := netboxtest.Start(netboxtest.WithSampleFabric())
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	c, err := netbox.New(netbox.Config{URL: srv.URL(), Token: srv.Token()})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	leaf, err := c.Device(ctx, "leaf-1")
+	if err != nil {
+		panic(err)
+	}
+	types, err := c.DeviceTypes(ctx, []int{leaf.DeviceType.ID})
+	if err != nil {
+		panic(err)
+	}
+	for _, t := range types {
+		fmt.Println(t.Manufacturer.Name, t.Model)
+	}
+	// Output:
+	// Edgecore AS7326-56X
+}

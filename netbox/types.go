@@ -97,12 +97,24 @@ type Device struct {
 	ConfigContextJSON json.RawMessage `json:"config_context"`
 }
 
-func (d *Device) objectID() int    { return d.ID }
-func (i *Interface) objectID() int { return i.ID }
-func (v *VLAN) objectID() int      { return v.ID }
-func (a *IPAddress) objectID() int { return a.ID }
-func (c *Cable) objectID() int     { return c.ID }
-func (t *Tag) objectID() int       { return t.ID }
+// DeviceType is what this package reads of a dcim device type: its brief
+// representation, which names the model and its manufacturer
+// (Device.DeviceType holds only the id and slug).
+type DeviceType struct {
+	ID           int    `json:"id"`
+	Model        string `json:"model"`
+	Slug         string `json:"slug"`
+	Manufacturer Ref    `json:"manufacturer"` // id, name and slug
+	Description  string `json:"description"`
+}
+
+func (d *Device) objectID() int     { return d.ID }
+func (t *DeviceType) objectID() int { return t.ID }
+func (i *Interface) objectID() int  { return i.ID }
+func (v *VLAN) objectID() int       { return v.ID }
+func (a *IPAddress) objectID() int  { return a.ID }
+func (c *Cable) objectID() int      { return c.ID }
+func (t *Tag) objectID() int        { return t.ID }
 
 // HasTag reports whether the device carries the tag (by slug).
 func (d Device) HasTag(slug string) bool {

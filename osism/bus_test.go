@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/osism/go-osism/osism"
-	"github.com/osism/go-osism/services/bustest"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,10 +47,10 @@ func echo(ctx context.Context, job *osism.Job[echoArgs]) error {
 	return job.SetResult(strings.ToUpper(strings.Join(job.Args.Lines, " ")))
 }
 
-func echoWorkers(t *testing.T) *osism.Workers {
+func echoWorkers(t *testing.T) *osism.Registry {
 	t.Helper()
-	ws := osism.NewWorkers()
-	require.NoError(t, osism.AddWorkerFunc(ws, echo))
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, echo))
 	return ws
 }
 
@@ -63,8 +63,8 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 
 func TestSubmitWaitStates(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Workers: echoWorkers(t)})
+	bus := osismtest.New(t, nil)
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Handlers: echoWorkers(t)})
 	ctx := ctxT(t, 30*time.Second)
 
 	cases := []struct {
@@ -106,8 +106,8 @@ func TestSubmitWaitStates(t *testing.T) {
 
 func TestFollowLateReplaysAll(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+	bus := osismtest.New(t, nil)
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t)})
 	ctx := ctxT(t, 30*time.Second)
 	lines := make([]string, 500)
 	for i := range lines {
@@ -127,7 +127,7 @@ func TestFollowLateReplaysAll(t *testing.T) {
 
 func TestFollowLive(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	// Submitted before any worker exists: Follow attaches to a queued task.
 	res, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{"one", "two"}, Sleep: 200 * time.Millisecond}, nil)
@@ -138,7 +138,7 @@ func TestFollowLive(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); code, ferr = bus.Client.Follow(ctx, res.ID, &out, nil) }()
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t)})
 	wg.Wait()
 	require.NoError(t, ferr)
 	require.Equal(t, 0, code)

@@ -104,7 +104,7 @@ func Dial(ctx context.Context, cfg Config, extra ...nats.Option) (*Client, error
 
 // NATSOptions turns the credentials and TLS settings into connection
 // options.
-func (b BrokerConfig) NATSOptions() ([]nats.Option, error) {
+func (b ConnConfig) NATSOptions() ([]nats.Option, error) {
 	name := b.Name
 	if name == "" {
 		name = "osism " + filepath.Base(os.Args[0])
@@ -662,8 +662,8 @@ func (o *ListOpts) match(t *Task) bool {
 	return true
 }
 
-// WorkerInfo is what a live worker announces.
-type WorkerInfo struct {
+// RunnerInfo is what a live worker announces.
+type RunnerInfo struct {
 	ID      string    `json:"id"`
 	Host    string    `json:"host"`
 	PID     int       `json:"pid"`
@@ -678,11 +678,11 @@ type WorkerInfo struct {
 
 // Uptime is how long the worker has been running when it last announced
 // itself.
-func (w WorkerInfo) Uptime() time.Duration { return w.Seen.Sub(w.Started) }
+func (w RunnerInfo) Uptime() time.Duration { return w.Seen.Sub(w.Started) }
 
-// Workers lists the workers alive now (announced within the last 15 s),
+// Runners lists the workers alive now (announced within the last 15 s),
 // ordered by id.
-func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
+func (c *Client) Runners(ctx context.Context) ([]RunnerInfo, error) {
 	w, err := c.workers.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
@@ -691,15 +691,15 @@ func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []WorkerInfo
+	var out []RunnerInfo
 	for _, e := range entries {
-		var wi WorkerInfo
+		var wi RunnerInfo
 		if err := json.Unmarshal(e.Value(), &wi); err != nil {
 			continue
 		}
 		out = append(out, wi)
 	}
-	slices.SortFunc(out, func(a, b WorkerInfo) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b RunnerInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

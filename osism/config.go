@@ -1,76 +1,52 @@
 package osism
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
-// Config is what every osism program reads: where the broker is, how to
-// authenticate to it, and how the bus keeps tasks. The zero value is valid
-// and means standalone mode with the defaults.
+// Config is the bus section of the configuration: where the broker is and
+// how to authenticate to it, how the bus keeps tasks, and how many tasks of
+// each queue a worker runs at once. The zero value is valid and means
+// standalone mode with the defaults. The other sections belong to their
+// packages; services.Config composes them all.
 type Config struct {
-	Broker  BrokerConfig  `yaml:"broker" json:"broker"`
-	Tasks   TaskConfig    `yaml:"tasks" json:"tasks"`
-	Ansible AnsibleConfig `yaml:"ansible" json:"ansible"`
-	Fabric  FabricConfig  `yaml:"fabric" json:"fabric"`
+	Broker ConnConfig   `yaml:"broker" json:"broker"`
+	Tasks  TaskConfig   `yaml:"tasks" json:"tasks"`
+	Queues QueueConfigs `yaml:"queues" json:"queues,omitempty"`
 }
 
-// FabricConfig says where the netbox workers find the desired states and
-// the switch templates, where they keep rendered switch configurations, and
-// how they reach the switches. NetBox itself is configured as upstream
-// does, with NETBOX_URL and NETBOX_TOKEN.
-type FabricConfig struct {
-	// DesiredStateDir holds <collection>/<state>.yaml and
-	// <collection>/<device>/<state>.yaml (phase 1).
-	DesiredStateDir string `yaml:"desired_state_dir" json:"desired_state_dir,omitempty"`
-	// Collection is the default desired-state collection.
-	Collection string `yaml:"collection" json:"collection,omitempty"`
-	// TemplatesDir holds the switch templates; empty: the built-in ones.
-	TemplatesDir string `yaml:"templates_dir" json:"templates_dir,omitempty"`
-	// StateDir is the git repository of rendered switch configurations
-	// (/var/lib/osism/switches).
-	StateDir string `yaml:"state_dir" json:"state_dir,omitempty"`
-	// CredentialsFile says how to reach the switches over SSH.
-	CredentialsFile string `yaml:"credentials_file" json:"credentials_file,omitempty"`
-	// MaxSessions bounds concurrent SSH sessions (8).
-	MaxSessions int `yaml:"max_sessions" json:"max_sessions,omitempty"`
+// QueueConfigs are the settings of queues, by name.
+type QueueConfigs map[Queue]QueueConfig
+
+// QueueConfig are the settings of one queue.
+type QueueConfig struct {
+	// Concurrency is how many tasks of the queue a worker runs at once
+	// (1).
+	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
 }
 
-// AnsibleConfig says where the workers of the Ansible queues find the
-// configuration repository and the playbooks; empty fields take the
-// defaults of OSISM's container layout (package ansible).
-type AnsibleConfig struct {
-	// ConfigurationDir is the configuration repository (/opt/configuration).
-	ConfigurationDir string `yaml:"configuration_dir" json:"configuration_dir,omitempty"`
-	// PlaybooksDir holds <env>/<role>.yml (/ansible).
-	PlaybooksDir string `yaml:"playbooks_dir" json:"playbooks_dir,omitempty"`
-	// Inventory is passed with -i (<configuration_dir>/inventory).
-	Inventory string `yaml:"inventory" json:"inventory,omitempty"`
-	// VaultPasswordFile is passed with --vault-password-file when set.
-	VaultPasswordFile string `yaml:"vault_password_file" json:"vault_password_file,omitempty"`
-	// Playbook is the ansible-playbook binary (from PATH).
-	Playbook string `yaml:"playbook" json:"playbook,omitempty"`
-	// HistoryFile receives one JSON line per run; empty: no history.
-	HistoryFile string `yaml:"history_file" json:"history_file,omitempty"`
-	// RoleMapDir holds YAML files that add to or override the role ->
-	// environment map.
-	RoleMapDir string `yaml:"role_map_dir" json:"role_map_dir,omitempty"`
+// Concurrency returns the concurrency of q: its setting, else def.
+func (qs QueueConfigs) Concurrency(q Queue, def int) int {
+	if n := qs[q].Concurrency; n > 0 {
+		return n
+	}
+	return def
 }
 
-// BrokerConfig says how to reach the NATS broker. An empty URL means
+// DefaultConfig returns the defaults of the bus.
+func DefaultConfig() Config { return Config{Tasks: DefaultTaskConfig()} }
+
+// ConnConfig says how to reach the NATS broker. An empty URL means
 // standalone mode: the command runs a broker and a worker of its own.
-type BrokerConfig struct {
+type ConnConfig struct {
 	// URL is one or more comma-separated NATS URLs (nats://host:4222).
 	URL string `yaml:"url" json:"url,omitempty"`
 	// User and Password authenticate with a user name and password.
@@ -203,6 +179,14 @@ func (c Config) Validate() error {
 	if t.AckWait > 0 && t.AckWait < 300*time.Millisecond {
 		return fmt.Errorf("config tasks.ack_wait %s: expected at least 300ms", t.AckWait)
 	}
+	for _, q := range slices.Sorted(maps.Keys(c.Queues)) {
+		if err := q.Validate(); err != nil {
+			return fmt.Errorf("config queues: %w", err)
+		}
+		if n := c.Queues[q].Concurrency; n < 0 {
+			return fmt.Errorf("config queues.%s.concurrency %d: expected 1 or more", q, n)
+		}
+	}
 	return nil
 }
 
@@ -221,8 +205,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("tasks.ack_wait", c.Tasks.AckWait),
 		slog.Int("tasks.replicas", c.Tasks.Replicas),
 		slog.String("tasks.storage", string(c.Tasks.Storage)),
-		slog.String("ansible.configuration_dir", c.Ansible.ConfigurationDir),
-		slog.String("ansible.playbooks_dir", c.Ansible.PlaybooksDir),
 	)
 }
 
@@ -252,123 +234,53 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // UnmarshalText reads the secret as is.
 func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
 
-// The environment variables [LoadConfig] reads; they win over the files.
+// The environment variables [Config.ApplyEnv] reads.
 const (
-	EnvConfigFile       = "OSISM_CONFIG" // a config file that replaces the user file
-	EnvBrokerURL        = "OSISM_BROKER_URL"
-	EnvBrokerUser       = "OSISM_BROKER_USER"
-	EnvBrokerPassword   = "OSISM_BROKER_PASSWORD"
-	EnvBrokerToken      = "OSISM_BROKER_TOKEN"
-	EnvBrokerNKeySeed   = "OSISM_BROKER_NKEY_SEED_FILE"
-	EnvBrokerCredsFile  = "OSISM_BROKER_CREDS_FILE"
-	EnvBrokerTLSCA      = "OSISM_BROKER_TLS_CA_FILE"
-	EnvBrokerTLSCert    = "OSISM_BROKER_TLS_CERT_FILE"
-	EnvBrokerTLSKey     = "OSISM_BROKER_TLS_KEY_FILE"
-	EnvTaskRetention    = "OSISM_TASK_RETENTION_DAYS"
-	EnvTaskMaxDeliver   = "OSISM_TASK_MAX_DELIVERIES"
-	EnvTaskAckWait      = "OSISM_TASK_ACK_WAIT"
-	EnvTaskReplicas     = "OSISM_TASK_REPLICAS"
-	EnvTaskStorage      = "OSISM_TASK_STORAGE"
-	EnvTaskDedupWindow  = "OSISM_TASK_DEDUP_WINDOW"
-	EnvConfigurationDir = "OSISM_CONFIGURATION_DIR"
-	EnvPlaybooksDir     = "OSISM_PLAYBOOKS_DIR"
-	EnvInventory        = "OSISM_INVENTORY"
-	EnvVaultPassword    = "OSISM_VAULT_PASSWORD_FILE"
-	EnvAnsiblePlaybook  = "OSISM_ANSIBLE_PLAYBOOK"
-	EnvHistoryFile      = "OSISM_HISTORY_FILE"
-	EnvRoleMapDir       = "OSISM_ROLE_MAP_DIR"
-	EnvDesiredStateDir  = "OSISM_DESIRED_STATE_DIR"
-	EnvCollection       = "OSISM_COLLECTION"
-	EnvSwitchTemplates  = "OSISM_SWITCH_TEMPLATES"
-	EnvSwitchStateDir   = "OSISM_SWITCH_STATE_DIR"
-	EnvSwitchSecrets    = "OSISM_SWITCH_CREDENTIALS"
-	SystemConfigPath    = "/etc/osism/osism.yaml"
-	userConfigRelative  = "osism/osism.yaml"
+	EnvBrokerURL       = "OSISM_BROKER_URL"
+	EnvBrokerUser      = "OSISM_BROKER_USER"
+	EnvBrokerPassword  = "OSISM_BROKER_PASSWORD"
+	EnvBrokerToken     = "OSISM_BROKER_TOKEN"
+	EnvBrokerNKeySeed  = "OSISM_BROKER_NKEY_SEED_FILE"
+	EnvBrokerCredsFile = "OSISM_BROKER_CREDS_FILE"
+	EnvBrokerTLSCA     = "OSISM_BROKER_TLS_CA_FILE"
+	EnvBrokerTLSCert   = "OSISM_BROKER_TLS_CERT_FILE"
+	EnvBrokerTLSKey    = "OSISM_BROKER_TLS_KEY_FILE"
+	EnvTaskRetention   = "OSISM_TASK_RETENTION_DAYS"
+	EnvTaskMaxDeliver  = "OSISM_TASK_MAX_DELIVERIES"
+	EnvTaskAckWait     = "OSISM_TASK_ACK_WAIT"
+	EnvTaskReplicas    = "OSISM_TASK_REPLICAS"
+	EnvTaskStorage     = "OSISM_TASK_STORAGE"
+	EnvTaskDedupWindow = "OSISM_TASK_DEDUP_WINDOW"
 )
 
-// LoadOpts says where [LoadConfigFrom] looks. The zero value reads nothing
-// but the defaults.
-type LoadOpts struct {
-	// SystemPath and UserPath are YAML files read in this order; the later
-	// wins field by field. A missing file is skipped.
-	SystemPath, UserPath string
-	// Environ is the environment as "KEY=value" lines (os.Environ()).
-	Environ []string
-}
-
-// DefaultLoadOpts are the places [LoadConfig] reads: /etc/osism/osism.yaml,
-// then $OSISM_CONFIG or $XDG_CONFIG_HOME/osism/osism.yaml (~/.config/...),
-// then the environment.
-func DefaultLoadOpts() LoadOpts {
-	o := LoadOpts{SystemPath: SystemConfigPath, Environ: os.Environ()}
-	if p := os.Getenv(EnvConfigFile); p != "" {
-		o.UserPath = p
-	} else if dir, err := os.UserConfigDir(); err == nil {
-		o.UserPath = filepath.Join(dir, userConfigRelative)
-	}
-	return o
-}
-
-// LoadConfig reads the configuration from the default places.
-func LoadConfig() (Config, error) { return LoadConfigFrom(DefaultLoadOpts()) }
-
-// LoadConfigFrom reads defaults, then the system file, then the user file,
-// then the environment; each later source wins field by field.
-func LoadConfigFrom(o LoadOpts) (Config, error) {
-	cfg := Config{Tasks: DefaultTaskConfig()}
-	for _, p := range []string{o.SystemPath, o.UserPath} {
-		if p == "" {
-			continue
-		}
-		if err := mergeFile(&cfg, p); err != nil {
-			return Config{}, err
-		}
-	}
-	if err := mergeEnv(&cfg, o.Environ); err != nil {
+// ConfigFromEnv returns the defaults with the OSISM_BROKER_* and
+// OSISM_TASK_* variables of the process environment applied, checked: the
+// bus configuration of a program that reads no configuration file.
+// Programs with a file use services.LoadConfig.
+func ConfigFromEnv() (Config, error) {
+	cfg := DefaultConfig()
+	if err := cfg.ApplyEnv(os.LookupEnv); err != nil {
 		return Config{}, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	return cfg, cfg.Validate()
 }
 
-func mergeFile(cfg *Config, path string) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	// Decoding over cfg keeps the fields the file does not mention.
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	return nil
-}
-
-func mergeEnv(cfg *Config, environ []string) error {
-	env := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
+// ApplyEnv sets the fields whose variables lookup finds (os.LookupEnv, or
+// a map of an injected environment). A value that does not parse is an
+// error naming the variable and what was expected.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	str := func(key string, dst *string) {
-		if v, ok := env[key]; ok {
+		if v, ok := lookup(key); ok {
 			*dst = v
 		}
 	}
 	sec := func(key string, dst *Secret) {
-		if v, ok := env[key]; ok {
+		if v, ok := lookup(key); ok {
 			*dst = Secret(v)
 		}
 	}
 	num := func(key string, dst *int) error {
-		v, ok := env[key]
+		v, ok := lookup(key)
 		if !ok {
 			return nil
 		}
@@ -380,7 +292,7 @@ func mergeEnv(cfg *Config, environ []string) error {
 		return nil
 	}
 	dur := func(key string, dst *time.Duration) error {
-		v, ok := env[key]
+		v, ok := lookup(key)
 		if !ok {
 			return nil
 		}
@@ -391,7 +303,7 @@ func mergeEnv(cfg *Config, environ []string) error {
 		*dst = d
 		return nil
 	}
-	b := &cfg.Broker
+	b := &c.Broker
 	str(EnvBrokerURL, &b.URL)
 	str(EnvBrokerUser, &b.User)
 	sec(EnvBrokerPassword, &b.Password)
@@ -401,22 +313,8 @@ func mergeEnv(cfg *Config, environ []string) error {
 	str(EnvBrokerTLSCA, &b.TLS.CAFile)
 	str(EnvBrokerTLSCert, &b.TLS.CertFile)
 	str(EnvBrokerTLSKey, &b.TLS.KeyFile)
-	a := &cfg.Ansible
-	str(EnvConfigurationDir, &a.ConfigurationDir)
-	str(EnvPlaybooksDir, &a.PlaybooksDir)
-	str(EnvInventory, &a.Inventory)
-	str(EnvVaultPassword, &a.VaultPasswordFile)
-	str(EnvAnsiblePlaybook, &a.Playbook)
-	str(EnvHistoryFile, &a.HistoryFile)
-	str(EnvRoleMapDir, &a.RoleMapDir)
-	f := &cfg.Fabric
-	str(EnvDesiredStateDir, &f.DesiredStateDir)
-	str(EnvCollection, &f.Collection)
-	str(EnvSwitchTemplates, &f.TemplatesDir)
-	str(EnvSwitchStateDir, &f.StateDir)
-	str(EnvSwitchSecrets, &f.CredentialsFile)
-	t := &cfg.Tasks
-	if v, ok := env[EnvTaskStorage]; ok {
+	t := &c.Tasks
+	if v, ok := lookup(EnvTaskStorage); ok {
 		t.Storage = Storage(v)
 	}
 	return errors.Join(

@@ -28,11 +28,11 @@
 // becomes a failed task at once: it never blocks a queue.
 //
 // Handlers are typed, without reflection, in the manner of River: implement
-// [Worker] for an [Args] type and register it with [AddWorker]. A [Runner]
+// [Handler] for an [Args] type and register it with [Register]. A [Runner]
 // pulls the tasks of its queues and runs the handlers with a concurrency per
 // queue; it stops gracefully when its context ends.
 //
 // The embedded broker, the worker service and the standalone mode (a broker
 // and a worker inside one CLI command) are in package services; a bus for
-// tests is in services/bustest.
+// tests is in services/osismtest.
 package osism

@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"testing"
 	"time"
 
 	"github.com/osism/go-osism/osism"
-	"github.com/osism/go-osism/services/bustest"
+	"github.com/osism/go-osism/osism/osismtest"
 )
 
 // GreetArgs is a task kind of one's own: the argument struct names its kind
@@ -21,10 +20,10 @@ type GreetArgs struct {
 func (GreetArgs) Kind() string       { return "example.greet" }
 func (GreetArgs) Queue() osism.Queue { return "example" }
 
-// GreetWorker handles GreetArgs.
-type GreetWorker struct{}
+// GreetHandler handles GreetArgs.
+type GreetHandler struct{}
 
-func (GreetWorker) Work(ctx context.Context, job *osism.Job[GreetArgs]) error {
+func (GreetHandler) Work(ctx context.Context, job *osism.Job[GreetArgs]) error {
 	fmt.Fprintf(job.Output, "hello, %s\n", job.Args.Name)
 	fmt.Fprintln(job.Output, "done")
 	return job.SetResult(map[string]string{"greeted": job.Args.Name})
@@ -33,16 +32,22 @@ func (GreetWorker) Work(ctx context.Context, job *osism.Job[GreetArgs]) error {
 // A custom task kind, its worker, and a client that submits a task and
 // follows its output.
 func Example() {
-	tb := &testing.T{} // in a test, use its *testing.T
-	bus := bustest.New(tb, nil)
-	ctx := context.Background()
-
-	workers := osism.NewWorkers()
-	if err := osism.AddWorker(workers, GreetWorker{}); err != nil {
+	// In a test, osismtest.New(t, nil) starts the bus and stops it at the
+	// end of the test.
+	bus, err := osismtest.Start(nil)
+	if err != nil {
 		panic(err)
 	}
-	w := bus.StartWorker(tb, osism.RunnerConfig{Workers: workers, Queues: map[osism.Queue]int{"example": 4}})
-	defer w.Stop()
+	defer bus.Close()
+	ctx := context.Background()
+
+	handlers := osism.NewRegistry()
+	if err := osism.Register(handlers, GreetHandler{}); err != nil {
+		panic(err)
+	}
+	if _, err := bus.StartRunner(osism.RunnerConfig{Handlers: handlers, Queues: map[osism.Queue]int{"example": 4}}); err != nil {
+		panic(err)
+	}
 
 	res, err := bus.Client.Submit(ctx, GreetArgs{Name: "world"}, nil)
 	if err != nil {
@@ -65,7 +70,11 @@ func Example() {
 
 // Locks are exclusive and expire unless renewed.
 func ExampleClient_Acquire() {
-	bus := bustest.New(&testing.T{}, nil)
+	bus, err := osismtest.Start(nil)
+	if err != nil {
+		panic(err)
+	}
+	defer bus.Close()
 	ctx := context.Background()
 
 	lock, err := bus.Client.Acquire(ctx, "switch/leaf-1", 10*time.Second, &osism.LockOpts{Owner: "deploy"})
@@ -80,14 +89,16 @@ func ExampleClient_Acquire() {
 	// <nil> <nil>
 }
 
-// Configuration comes from defaults, files and the environment.
-func ExampleLoadConfigFrom() {
-	cfg, err := osism.LoadConfigFrom(osism.LoadOpts{Environ: []string{
-		"OSISM_BROKER_URL=nats://manager:4222",
-		"OSISM_BROKER_USER=osism",
-		"OSISM_BROKER_PASSWORD=secret",
-	}})
-	if err != nil {
+// The bus section from defaults and the environment; a program with a
+// configuration file loads every section with services.LoadConfig.
+func ExampleConfig_ApplyEnv() {
+	env := map[string]string{
+		"OSISM_BROKER_URL":      "nats://manager:4222",
+		"OSISM_BROKER_USER":     "osism",
+		"OSISM_BROKER_PASSWORD": "secret",
+	}
+	cfg := osism.DefaultConfig()
+	if err := cfg.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		panic(err)
 	}
 	fmt.Println(cfg.Standalone(), cfg.Broker.URL, cfg.Broker.Password, cfg.Tasks.MaxDeliveries)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/osism/go-osism/internal/locking"
 )
 
 // Lock is a held lock on the bus: a key in the locks bucket that expires
@@ -106,6 +108,13 @@ func (c *Client) Acquire(ctx context.Context, key string, ttl time.Duration, opt
 		return nil, fmt.Errorf("lock %q: %w", key, err)
 	}
 	return &Lock{Key: key, Owner: owner, TTL: ttl, c: c, acquired: now, revision: rev, lost: make(chan struct{})}, nil
+}
+
+// AcquireWait is [Client.Acquire] that waits while the lock is held, with
+// backoff and jitter, until ctx ends. onWait, when not nil, receives each
+// ErrLocked (naming the holder) before the wait that follows it.
+func (c *Client) AcquireWait(ctx context.Context, key string, ttl time.Duration, opts *LockOpts, onWait func(error)) (*Lock, error) {
+	return locking.Wait(ctx, func(ctx context.Context) (*Lock, error) { return c.Acquire(ctx, key, ttl, opts) }, onWait)
 }
 
 // Revision is the lock's revision in the bucket; it changes on renewal.

@@ -39,13 +39,13 @@ func runHelperWorker(url string) int {
 	if err != nil {
 		return 4
 	}
-	ws := osism.NewWorkers()
-	_ = osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
+	ws := osism.NewRegistry()
+	_ = osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
 		_, _ = job.Output.Write([]byte("helper took it\n"))
 		<-ctx.Done()
 		select {} // a stuck handler: only SIGKILL ends it
 	})
-	r, err := c.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: ws, ID: helperID})
+	r, err := c.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: ws, ID: helperID})
 	if err != nil {
 		return 5
 	}

@@ -18,13 +18,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/osism/go-osism/internal/proc"
 	"github.com/osism/go-osism/osism"
-	"github.com/osism/go-osism/services/bustest"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/stretchr/testify/require"
 )
 
 // startHelper runs a worker in a child process; the returned function kills
 // it with SIGKILL.
-func startHelper(t *testing.T, bus *bustest.Bus) (kill func()) {
+func startHelper(t *testing.T, bus *osismtest.Bus) (kill func()) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envHelperURL+"="+bus.URL(), envHelperAckWait+"="+bus.Tasks.AckWait.String())
@@ -62,18 +62,18 @@ func TestKilledWorkerTaskRedelivered(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			bus := bustest.New(t, &bustest.Options{Tasks: osism.TaskConfig{AckWait: time.Second, MaxDeliveries: tc.maxDeliveries}})
+			bus := osismtest.New(t, &osismtest.Options{Tasks: osism.TaskConfig{AckWait: time.Second, MaxDeliveries: tc.maxDeliveries}})
 			ctx := ctxT(t, 60*time.Second)
 			kill := startHelper(t, bus)
 			res, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{"second worker"}}, nil)
 			require.NoError(t, err)
-			bustest.WaitFor(t, 20*time.Second, func() bool {
+			osismtest.WaitFor(t, 20*time.Second, func() bool {
 				task := getTask(t, bus.Client, res.ID)
 				return task.State == osism.StateRunning && task.Worker == helperID
 			}, "the helper runs task %s", res.ID)
 			kill()
 
-			w := bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+			w := bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t)})
 			task, err := bus.Client.Wait(ctx, res.ID)
 			require.NoError(t, err)
 			require.Equal(t, tc.state, task.State, "error: %s", task.Error)
@@ -94,16 +94,16 @@ func TestKilledWorkerTaskRedelivered(t *testing.T) {
 func TestLongTaskNotRedelivered(t *testing.T) {
 	t.Parallel()
 	// AckWait 1s, a task of 3s: only heartbeats keep it on its worker.
-	bus := bustest.New(t, &bustest.Options{Tasks: osism.TaskConfig{AckWait: time.Second}})
+	bus := osismtest.New(t, &osismtest.Options{Tasks: osism.TaskConfig{AckWait: time.Second}})
 	ctx := ctxT(t, 30*time.Second)
 	var runs atomic.Int32
-	ws := osism.NewWorkers()
-	require.NoError(t, osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
 		runs.Add(1)
 		return echo(ctx, job)
 	}))
 	for range 2 {
-		bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Workers: ws})
+		bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Handlers: ws})
 	}
 	res, err := bus.Client.Submit(ctx, echoArgs{Sleep: 3 * time.Second}, nil)
 	require.NoError(t, err)
@@ -133,10 +133,10 @@ func shell(ctx context.Context, job *osism.Job[shellArgs]) error {
 
 func TestCancelKillsRunningProcessGroup(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
-	ws := osism.NewWorkers()
-	require.NoError(t, osism.AddWorkerFunc(ws, shell))
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: ws})
+	bus := osismtest.New(t, nil)
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, shell))
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: ws})
 	ctx := ctxT(t, 30*time.Second)
 
 	res, err := bus.Client.Submit(ctx, shellArgs{Script: `sleep 300 & echo $!; sh -c 'sleep 300' & echo $!; echo $$; wait`}, nil)
@@ -167,7 +167,7 @@ func TestCancelKillsRunningProcessGroup(t *testing.T) {
 	require.Equal(t, osism.StateCancelled, task.State)
 	require.Equal(t, osism.ExitCancelled, task.ExitStatus)
 	require.Equal(t, osism.ExitCancelled, <-followed)
-	bustest.WaitFor(t, 5*time.Second, func() bool {
+	osismtest.WaitFor(t, 5*time.Second, func() bool {
 		for _, p := range pids {
 			if proc.Alive(p) {
 				return false
@@ -180,7 +180,7 @@ func TestCancelKillsRunningProcessGroup(t *testing.T) {
 
 func TestCancelQueuedTaskNeverRuns(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	res, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{"must not run"}}, nil)
 	require.NoError(t, err)
@@ -189,12 +189,12 @@ func TestCancelQueuedTaskNeverRuns(t *testing.T) {
 	require.Equal(t, osism.StateCancelled, task.State)
 
 	var runs atomic.Int32
-	ws := osism.NewWorkers()
-	require.NoError(t, osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
 		runs.Add(1)
 		return nil
 	}))
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: ws})
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: ws})
 	// A task behind it runs, so the queue was read past the cancelled one.
 	next, err := bus.Client.Submit(ctx, echoArgs{}, nil)
 	require.NoError(t, err)
@@ -207,8 +207,8 @@ func TestCancelQueuedTaskNeverRuns(t *testing.T) {
 
 func TestBadMessagesFailWithoutBlockingTheQueue(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+	bus := osismtest.New(t, nil)
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t)})
 	ctx := ctxT(t, 30*time.Second)
 	nc, err := nats.Connect(bus.URL())
 	require.NoError(t, err)
@@ -292,12 +292,12 @@ func TestGracefulShutdown(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			bus := bustest.New(t, nil)
+			bus := osismtest.New(t, nil)
 			ctx := ctxT(t, 30*time.Second)
-			w := bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t), Grace: tc.grace})
+			w := bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t), Grace: tc.grace})
 			res, err := bus.Client.Submit(ctx, echoArgs{Sleep: tc.sleep}, nil)
 			require.NoError(t, err)
-			bustest.WaitFor(t, 10*time.Second, func() bool { return getTask(t, bus.Client, res.ID).State == osism.StateRunning }, "task runs")
+			osismtest.WaitFor(t, 10*time.Second, func() bool { return getTask(t, bus.Client, res.ID).State == osism.StateRunning }, "task runs")
 			require.NoError(t, w.Stop())
 			task := getTask(t, bus.Client, res.ID)
 			require.Equal(t, tc.state, task.State, "error %s", task.Error)
@@ -306,15 +306,15 @@ func TestGracefulShutdown(t *testing.T) {
 			res2, err := bus.Client.Submit(ctx, echoArgs{}, nil)
 			require.NoError(t, err)
 			require.Equal(t, osism.StateQueued, getTask(t, bus.Client, res2.ID).State)
-			ws, err := bus.Client.Workers(ctx)
+			ws, err := bus.Client.Runners(ctx)
 			require.NoError(t, err)
 			require.Empty(t, ws, "the stopped worker left the list")
 
 			if tc.state == osism.StateQueued {
 				// Another worker finishes both.
-				fast := osism.NewWorkers()
-				require.NoError(t, osism.AddWorkerFunc(fast, func(ctx context.Context, job *osism.Job[echoArgs]) error { return nil }))
-				bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: fast})
+				fast := osism.NewRegistry()
+				require.NoError(t, osism.RegisterFunc(fast, func(ctx context.Context, job *osism.Job[echoArgs]) error { return nil }))
+				bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: fast})
 				task, err := bus.Client.Wait(ctx, res.ID)
 				require.NoError(t, err)
 				require.Equal(t, osism.StateSucceeded, task.State)
@@ -326,17 +326,17 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestGlobalHold(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	require.NoError(t, bus.Client.SetHold(ctx, "maintenance"))
 	h, err := bus.Client.HoldStatus(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "maintenance", h.Reason)
-	w := bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+	w := bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t)})
 	res, err := bus.Client.Submit(ctx, echoArgs{}, nil)
 	require.NoError(t, err)
-	bustest.WaitFor(t, 10*time.Second, func() bool {
-		ws, err := bus.Client.Workers(ctx)
+	osismtest.WaitFor(t, 10*time.Second, func() bool {
+		ws, err := bus.Client.Runners(ctx)
 		return err == nil && len(ws) == 1 && ws[0].ID == w.ID() && ws[0].Held
 	}, "the worker reports it waits for the hold")
 	require.Equal(t, osism.StateQueued, getTask(t, bus.Client, res.ID).State)
@@ -352,7 +352,7 @@ func TestGlobalHold(t *testing.T) {
 
 func TestLocks(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	a := bus.Client
 	b := bus.NewClient(t)
@@ -375,7 +375,7 @@ func TestLocks(t *testing.T) {
 	})
 	var lb *osism.Lock
 	t.Run("expiry", func(t *testing.T) {
-		bustest.WaitFor(t, 10*time.Second, func() bool {
+		osismtest.WaitFor(t, 10*time.Second, func() bool {
 			lb, err = b.Acquire(ctx, "device/node-1", 5*time.Second, &osism.LockOpts{Owner: "b"})
 			return err == nil
 		}, "the lock expires and b takes it")
@@ -421,7 +421,7 @@ func TestLocks(t *testing.T) {
 
 func TestDedupKey(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	first, err := bus.Client.Submit(ctx, echoArgs{}, &osism.SubmitOpts{DedupKey: "reconciler"})
 	require.NoError(t, err)
@@ -434,7 +434,7 @@ func TestDedupKey(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, first.ID, other.ID)
 
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t)})
 	_, err = bus.Client.Wait(ctx, first.ID)
 	require.NoError(t, err)
 	third, err := bus.Client.Submit(ctx, echoArgs{}, &osism.SubmitOpts{DedupKey: "reconciler"})
@@ -444,8 +444,8 @@ func TestDedupKey(t *testing.T) {
 
 func TestTimeoutAndList(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Workers: echoWorkers(t)})
+	bus := osismtest.New(t, nil)
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Handlers: echoWorkers(t)})
 	ctx := ctxT(t, 30*time.Second)
 	slow, err := bus.Client.Submit(ctx, echoArgs{Sleep: time.Hour}, &osism.SubmitOpts{Timeout: 200 * time.Millisecond})
 	require.NoError(t, err)
@@ -490,16 +490,16 @@ func TestTimeoutAndList(t *testing.T) {
 
 func TestWorkersListed(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
-	w := bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1, "netbox": 1}, Workers: echoWorkers(t), ID: "w1"})
+	w := bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1, "netbox": 1}, Handlers: echoWorkers(t), ID: "w1"})
 	res, err := bus.Client.Submit(ctx, echoArgs{Sleep: time.Hour}, nil)
 	require.NoError(t, err)
-	bustest.WaitFor(t, 15*time.Second, func() bool {
-		ws, err := bus.Client.Workers(ctx)
+	osismtest.WaitFor(t, 15*time.Second, func() bool {
+		ws, err := bus.Client.Runners(ctx)
 		return err == nil && len(ws) == 1 && len(ws[0].Running) == 1 && ws[0].Running[0] == res.ID
 	}, "the worker lists its running task")
-	ws, err := bus.Client.Workers(ctx)
+	ws, err := bus.Client.Runners(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "w1", ws[0].ID)
 	require.Equal(t, []osism.Queue{"netbox", "test"}, ws[0].Queues)
@@ -511,7 +511,7 @@ func TestWorkersListed(t *testing.T) {
 
 func TestSubmitBadInput(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	cases := []struct {
 		name string
@@ -534,7 +534,7 @@ func TestSubmitBadInput(t *testing.T) {
 	require.ErrorContains(t, err, `task id "nope"`)
 	_, err = bus.Client.Get(ctx, "01hzzzzzzzzzzzzzzzzzzzzzzz")
 	require.ErrorIs(t, err, osism.ErrNotFound)
-	require.ErrorContains(t, osism.AddWorkerFunc(echoWorkers(t), echo), "kind test.echo already has a handler")
+	require.ErrorContains(t, osism.RegisterFunc(echoWorkers(t), echo), "kind test.echo already has a handler")
 }
 
 type badKind struct{}
@@ -547,23 +547,23 @@ func (badKind) Queue() osism.Queue { return "test" }
 // while a task queued before any consumer existed runs once.
 func TestRecreatedConsumerRunsNoFinishedTask(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, &bustest.Options{StoreDir: t.TempDir()})
+	bus := osismtest.New(t, &osismtest.Options{StoreDir: t.TempDir()})
 	ctx := ctxT(t, 60*time.Second)
 	var runs sync.Map // task id -> *atomic.Int32
-	ws := osism.NewWorkers()
-	require.NoError(t, osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
 		n, _ := runs.LoadOrStore(job.ID, new(atomic.Int32))
 		n.(*atomic.Int32).Add(1)
 		return echo(ctx, job)
 	}))
 	cfg := func() osism.RunnerConfig {
-		return osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 4}, Workers: ws}
+		return osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 4}, Handlers: ws}
 	}
 
 	// Queued before any worker of the queue, so before its consumer.
 	early, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{"early"}}, nil)
 	require.NoError(t, err)
-	w := bus.StartWorker(t, cfg())
+	w := bus.NewRunner(t, cfg())
 	var done []string
 	for i := range 20 {
 		res, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{strconv.Itoa(i)}}, nil)
@@ -586,12 +586,12 @@ func TestRecreatedConsumerRunsNoFinishedTask(t *testing.T) {
 
 	late, err := bus.Client.Submit(ctx, echoArgs{Lines: []string{"late"}}, nil)
 	require.NoError(t, err)
-	bus.StartWorker(t, cfg())
+	bus.NewRunner(t, cfg())
 	task, err := bus.Client.Wait(ctx, late.ID)
 	require.NoError(t, err)
 	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
 	// The new consumer has passed every stored task by now.
-	bustest.WaitFor(t, 10*time.Second, func() bool {
+	osismtest.WaitFor(t, 10*time.Second, func() bool {
 		ci, err := st.Consumer(ctx, "osism-test")
 		if err != nil {
 			return false
@@ -610,7 +610,7 @@ func TestRecreatedConsumerRunsNoFinishedTask(t *testing.T) {
 // keeps it: the server refuses to change it, and tasks still flow.
 func TestWorkQueueStreamKept(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	js := bus.Client.JetStream()
 	require.NoError(t, js.DeleteStream(ctx, osism.TaskStream))
@@ -621,7 +621,7 @@ func TestWorkQueueStreamKept(t *testing.T) {
 	st, err := js.Stream(ctx, osism.TaskStream)
 	require.NoError(t, err)
 	require.Equal(t, jetstream.WorkQueuePolicy, st.CachedInfo().Config.Retention)
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Workers: echoWorkers(t)})
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: echoWorkers(t)})
 	res, err := c.Submit(ctx, echoArgs{Lines: []string{"x"}}, nil)
 	require.NoError(t, err)
 	task, err := c.Wait(ctx, res.ID)

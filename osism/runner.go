@@ -25,8 +25,8 @@ type RunnerConfig struct {
 	// Queues maps each queue the runner serves to how many of its tasks run
 	// at once (at least 1).
 	Queues map[Queue]int
-	// Workers are the handlers; a task of a kind without one fails.
-	Workers *Workers
+	// Handlers are the handlers; a task of a kind without one fails.
+	Handlers *Registry
 	// ID names the runner in records and in `osism status workers`;
 	// default host-pid-random.
 	ID string
@@ -73,8 +73,8 @@ var idUnsafe = regexp.MustCompile(`[^-_a-zA-Z0-9]`)
 
 // NewRunner returns a runner for the queues and handlers of cfg.
 func (c *Client) NewRunner(cfg RunnerConfig) (*Runner, error) {
-	if cfg.Workers == nil {
-		return nil, errors.New("runner: no Workers")
+	if cfg.Handlers == nil {
+		return nil, errors.New("runner: no Handlers")
 	}
 	if len(cfg.Queues) == 0 {
 		return nil, errors.New("runner: no queues")
@@ -172,7 +172,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.pull(ctx, taskCtx, q, cons, r.cfg.Queues[q], created[q])
 		}()
 	}
-	r.log.Info("worker started", "queues", r.queueNames(), "kinds", r.cfg.Workers.Kinds())
+	r.log.Info("worker started", "queues", r.queueNames(), "kinds", r.cfg.Handlers.Kinds())
 	<-ctx.Done()
 	loops.Wait()
 
@@ -340,10 +340,10 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 			t.Attempt, r.c.cfg.MaxDeliveries))
 		return
 	}
-	hd := r.cfg.Workers.lookup(t.Kind)
+	hd := r.cfg.Handlers.lookup(t.Kind)
 	if hd == nil {
 		r.fail(t, msg, fmt.Sprintf("no handler for kind %s on worker %s of queue %s (it handles: %s)",
-			t.Kind, r.id, q, strings.Join(r.cfg.Workers.Kinds(), ", ")))
+			t.Kind, r.id, q, strings.Join(r.cfg.Handlers.Kinds(), ", ")))
 		return
 	}
 	if r.isCancelled(id) {
@@ -583,7 +583,7 @@ func (r *Runner) announce(ctx context.Context) {
 		r.mu.Lock()
 		waiting := r.waiting > 0
 		r.mu.Unlock()
-		wi := WorkerInfo{ID: r.id, Host: host, PID: os.Getpid(), Queues: r.queueNames(), Started: r.started,
+		wi := RunnerInfo{ID: r.id, Host: host, PID: os.Getpid(), Queues: r.queueNames(), Started: r.started,
 			Running: r.runningIDs(), Held: waiting, Seen: time.Now().UTC()}
 		b, _ := json.Marshal(wi)
 		pctx, cancel := context.WithTimeout(ctx, workerBeat)

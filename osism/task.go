@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/osism/go-osism/internal/locking"
 )
 
 // Args is the typed argument struct of a task kind. Kind names the kind
@@ -179,10 +181,12 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrFinished: the task already finished, so it cannot be cancelled.
 	ErrFinished = errors.New("task already finished")
-	// ErrLocked: the lock is held by someone else.
-	ErrLocked = errors.New("locked")
-	// ErrLockLost: the lock expired or was taken while held.
-	ErrLockLost = errors.New("lock lost")
+	// ErrLocked: the lock is held by someone else. It is the same value
+	// as statemachine.ErrLocked, so errors.Is matches either.
+	ErrLocked = locking.ErrLocked
+	// ErrLockLost: the lock expired or was taken while held; the same
+	// value as statemachine.ErrLockLost.
+	ErrLockLost = locking.ErrLockLost
 	// ErrCancelled is the cause of a handler's context when its task was
 	// cancelled.
 	ErrCancelled = errors.New("task cancelled")

@@ -10,19 +10,19 @@ import (
 	"sync"
 )
 
-// Worker runs the tasks of one kind, given by its argument type T. A
+// Handler runs the tasks of one kind, given by its argument type T. A
 // handler must return when ctx ends: ctx is cancelled when the task is
 // cancelled ([ErrCancelled] as context.Cause), times out, or its worker
 // shuts down and the grace period is over ([ErrShutdown]).
-type Worker[T Args] interface {
+type Handler[T Args] interface {
 	Work(ctx context.Context, job *Job[T]) error
 }
 
-// WorkFunc adapts a function to a [Worker].
-type WorkFunc[T Args] func(ctx context.Context, job *Job[T]) error
+// HandlerFunc adapts a function to a [Handler].
+type HandlerFunc[T Args] func(ctx context.Context, job *Job[T]) error
 
 // Work calls f.
-func (f WorkFunc[T]) Work(ctx context.Context, job *Job[T]) error { return f(ctx, job) }
+func (f HandlerFunc[T]) Work(ctx context.Context, job *Job[T]) error { return f(ctx, job) }
 
 // Job is one run of a task, as its handler sees it.
 type Job[T Args] struct {
@@ -51,7 +51,7 @@ func (j *Job[T]) SetResult(v any) error {
 }
 
 // handler is a registered worker with its argument type erased; the
-// closure that AddWorker builds knows T, so no reflection is needed.
+// closure that Register builds knows T, so no reflection is needed.
 type handler struct {
 	kind  string
 	queue Queue
@@ -64,29 +64,29 @@ type decodeError struct{ err error }
 func (e *decodeError) Error() string { return e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
-// Workers is the set of handlers a [Runner] knows, one per kind. The zero
-// value is not usable; create it with [NewWorkers].
-type Workers struct {
+// Registry is the set of handlers a [Runner] knows, one per kind. The zero
+// value is not usable; create it with [NewRegistry].
+type Registry struct {
 	mu sync.RWMutex
 	m  map[string]*handler
 }
 
-// NewWorkers returns an empty set of handlers.
-func NewWorkers() *Workers { return &Workers{m: make(map[string]*handler)} }
+// NewRegistry returns an empty set of handlers.
+func NewRegistry() *Registry { return &Registry{m: make(map[string]*handler)} }
 
-// AddWorker registers w as the handler of the kind of T. It fails when the
+// Register registers w as the handler of the kind of T. It fails when the
 // kind is invalid or already has a handler.
-func AddWorker[T Args](ws *Workers, w Worker[T]) error {
+func Register[T Args](ws *Registry, w Handler[T]) error {
 	if ws == nil || ws.m == nil {
-		return errors.New("add worker: Workers not created with NewWorkers")
+		return errors.New("register: Registry not created with NewRegistry")
 	}
 	if w == nil {
-		return errors.New("add worker: nil worker")
+		return errors.New("register: nil handler")
 	}
 	var zero T
 	kind := zero.Kind()
 	if err := validKind(kind); err != nil {
-		return fmt.Errorf("add worker: %w", err)
+		return fmt.Errorf("register: %w", err)
 	}
 	h := &handler{kind: kind, queue: zero.Queue(), run: func(ctx context.Context, c *Client, t *Task, out io.Writer) (json.RawMessage, error) {
 		job := &Job[T]{Task: t, Output: out, Client: c}
@@ -99,28 +99,28 @@ func AddWorker[T Args](ws *Workers, w Worker[T]) error {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if _, ok := ws.m[kind]; ok {
-		return fmt.Errorf("add worker: kind %s already has a handler", kind)
+		return fmt.Errorf("register: kind %s already has a handler", kind)
 	}
 	ws.m[kind] = h
 	return nil
 }
 
-// AddWorkerFunc registers f as the handler of the kind of T.
-func AddWorkerFunc[T Args](ws *Workers, f func(ctx context.Context, job *Job[T]) error) error {
+// RegisterFunc registers f as the handler of the kind of T.
+func RegisterFunc[T Args](ws *Registry, f func(ctx context.Context, job *Job[T]) error) error {
 	if f == nil {
-		return errors.New("add worker: nil function")
+		return errors.New("register: nil function")
 	}
-	return AddWorker[T](ws, WorkFunc[T](f))
+	return Register[T](ws, HandlerFunc[T](f))
 }
 
-func (ws *Workers) lookup(kind string) *handler {
+func (ws *Registry) lookup(kind string) *handler {
 	ws.mu.RLock()
 	defer ws.mu.RUnlock()
 	return ws.m[kind]
 }
 
 // Kinds returns the registered kinds, sorted.
-func (ws *Workers) Kinds() []string {
+func (ws *Registry) Kinds() []string {
 	ws.mu.RLock()
 	defer ws.mu.RUnlock()
 	out := make([]string, 0, len(ws.m))
@@ -133,7 +133,7 @@ func (ws *Workers) Kinds() []string {
 
 // Queues returns the default queues of the registered kinds, sorted and
 // without repeats.
-func (ws *Workers) Queues() []Queue {
+func (ws *Registry) Queues() []Queue {
 	ws.mu.RLock()
 	defer ws.mu.RUnlock()
 	var out []Queue

@@ -13,19 +13,6 @@ import (
 	"github.com/osism/go-osism/osism"
 )
 
-// AnsibleSettings turns the ansible section of the configuration into the
-// settings of package ansible.
-func AnsibleSettings(c osism.AnsibleConfig) ansible.Config {
-	return ansible.Config{
-		ConfigurationDir:  c.ConfigurationDir,
-		PlaybooksDir:      c.PlaybooksDir,
-		Inventory:         c.Inventory,
-		VaultPasswordFile: c.VaultPasswordFile,
-		Playbook:          c.Playbook,
-		HistoryFile:       c.HistoryFile,
-	}
-}
-
 // PlaybookRun returns the playbook run a task of kind ansible.run,
 // kolla.run or ceph.run stands for.
 func PlaybookRun(a osism.Args) (ansible.Run, error) {
@@ -44,19 +31,19 @@ func PlaybookRun(a osism.Args) (ansible.Run, error) {
 	return ansible.Run{}, fmt.Errorf("task kind %s does not run a playbook", a.Kind())
 }
 
-// AddAnsibleWorkers registers the handlers of ansible.run, kolla.run and
+// RegisterAnsible registers the handlers of ansible.run, kolla.run and
 // ceph.run: each runs its playbook with cfg, one run of a role (per
 // environment and sub-environment) at a time across all workers.
-func AddAnsibleWorkers(ws *osism.Workers, cfg osism.AnsibleConfig) error {
-	pw := &playbookWorker{cfg: AnsibleSettings(cfg), lockTTL: 30 * time.Second}
+func RegisterAnsible(ws *osism.Registry, cfg ansible.Config) error {
+	pw := &playbookWorker{cfg: cfg, lockTTL: 30 * time.Second}
 	return errors.Join(
-		osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[osism.AnsibleRunArgs]) error {
+		osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[osism.AnsibleRunArgs]) error {
 			return pw.run(ctx, job.Task, job.Client, job.Output, job.Args, job.SetResult)
 		}),
-		osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[osism.KollaRunArgs]) error {
+		osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[osism.KollaRunArgs]) error {
 			return pw.run(ctx, job.Task, job.Client, job.Output, job.Args, job.SetResult)
 		}),
-		osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[osism.CephRunArgs]) error {
+		osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[osism.CephRunArgs]) error {
 			return pw.run(ctx, job.Task, job.Client, job.Output, job.Args, job.SetResult)
 		}),
 	)
@@ -136,24 +123,11 @@ func RoleLockKey(r ansible.Run) string {
 // roleLock waits until this task holds the lock of its role, saying once
 // in the output whom it waits for.
 func (p *playbookWorker) roleLock(ctx context.Context, c *osism.Client, id string, run ansible.Run, out io.Writer) (*osism.Lock, error) {
-	key := RoleLockKey(run)
 	said := false
-	for {
-		lock, err := c.Acquire(ctx, key, p.lockTTL, &osism.LockOpts{Owner: "task " + id})
-		if err == nil {
-			return lock, nil
-		}
-		if !errors.Is(err, osism.ErrLocked) {
-			return nil, err
-		}
+	return c.AcquireWait(ctx, RoleLockKey(run), p.lockTTL, &osism.LockOpts{Owner: "task " + id}, func(err error) {
 		if !said {
 			fmt.Fprintf(out, "osism: waiting for %v\n", err)
 			said = true
 		}
-		select {
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	})
 }

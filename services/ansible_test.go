@@ -11,19 +11,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/ansible"
 	"github.com/osism/go-osism/internal/proc"
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
-	"github.com/osism/go-osism/services/bustest"
 )
 
 // playbookBus is a bus with a worker for the three Ansible queues that
 // runs real ansible-playbook on a copy of the sample configuration
 // repository of package ansible.
 type playbookBus struct {
-	*bustest.Bus
-	cfg osism.AnsibleConfig
+	*osismtest.Bus
+	cfg ansible.Config
 }
 
 func newPlaybookBus(t *testing.T, concurrency int) *playbookBus {
@@ -31,16 +32,16 @@ func newPlaybookBus(t *testing.T, concurrency int) *playbookBus {
 	playbook := testenv.AnsiblePlaybook(t)
 	dir := t.TempDir()
 	require.NoError(t, os.CopyFS(dir, os.DirFS("../ansible/testdata")))
-	cfg := osism.AnsibleConfig{
+	cfg := ansible.Config{
 		ConfigurationDir: filepath.Join(dir, "configuration"),
 		PlaybooksDir:     filepath.Join(dir, "playbooks"),
 		Playbook:         playbook,
 		HistoryFile:      filepath.Join(dir, "history.jsonl"),
 	}
-	bus := bustest.New(t, nil)
-	bus.StartWorker(t, osism.RunnerConfig{
-		Queues:  map[osism.Queue]int{osism.QueueOSISMAnsible: concurrency, osism.QueueKollaAnsible: 1, osism.QueueCephAnsible: 1},
-		Workers: services.Handlers(osism.Config{Ansible: cfg}),
+	bus := osismtest.New(t, nil)
+	bus.NewRunner(t, osism.RunnerConfig{
+		Queues:   map[osism.Queue]int{osism.QueueOSISMAnsible: concurrency, osism.QueueKollaAnsible: 1, osism.QueueCephAnsible: 1},
+		Handlers: mustHandlers(t, services.Config{Ansible: cfg}),
 	})
 	return &playbookBus{Bus: bus, cfg: cfg}
 }
@@ -145,7 +146,7 @@ func TestPlaybookCancelAndRoleLock(t *testing.T) {
 	first, firstPID := submit("first")
 	require.Eventually(t, func() bool { return pidOf(firstPID) > 0 }, time.Minute, 20*time.Millisecond, "the first sleep started")
 	second, secondPID := submit("second")
-	bustest.WaitFor(t, 30*time.Second, func() bool {
+	osismtest.WaitFor(t, 30*time.Second, func() bool {
 		var out strings.Builder
 		_, _ = b.Client.Follow(ctx, second, &out, &osism.FollowOpts{NoFollow: true})
 		return strings.Contains(out.String(), `osism: waiting for lock "ansible/generic/sleep" held by task `+first)

@@ -9,7 +9,7 @@
 // store directory by default, in memory for tests, on loopback unless told
 // otherwise, and optionally one node of a cluster with routes to the
 // others. [Worker] runs the task handlers of some queues ([osism.Runner]),
-// and [StartStandalone] gives a CLI command a broker and a worker of its
+// and [OpenBus] gives a CLI command a broker and a worker of its
 // own when no broker URL is configured. [StateLocker] lends the bus's locks
 // to the device state machine.
 package services

@@ -16,13 +16,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v4"
 	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
-	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/services"
 	"github.com/osism/go-osism/statemachine"
 	"github.com/osism/go-osism/switchcfg"
@@ -75,8 +74,7 @@ func newFabricEnv(t *testing.T) *fabricEnv {
 // new process would build it.
 func (e *fabricEnv) fabric(t *testing.T) *services.Fabric {
 	t.Helper()
-	f, err := services.NewFabric(osism.FabricConfig{DesiredStateDir: "../netbox/testdata/desired", Collection: "dc1", StateDir: e.state},
-		e.nb, nil, slog.New(slog.DiscardHandler))
+	f, err := services.NewFabric(fabricConfig(e.state), e.nb, nil, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	f.Deployer.Credentials = e.creds
 	return f
@@ -131,7 +129,7 @@ func TestConnectWithRealSwitches(t *testing.T) {
 	require.NoError(t, err)
 	first, err := f.Deployer.Repo.History("leaf-1")
 	require.NoError(t, err)
-	res, err := f.Deployer.Deploy(ctx, []string{"leaf-1", "leaf-2"}, false)
+	res, err := f.Deployer.Deploy(ctx, []string{"leaf-1", "leaf-2"}, nil)
 	require.NoError(t, err)
 	for _, r := range res {
 		require.True(t, r.Report.OK(), r.Report.String())
@@ -190,7 +188,7 @@ func TestConnectWithRealSwitches(t *testing.T) {
 		require.Equal(t, "from_a-to_b-phase_4", tr, "the failed transition stays recorded at phase 4")
 
 		// A deploy repairs the drift; the transition then completes.
-		res, err := f.Deployer.Deploy(ctx, []string{"leaf-1"}, false)
+		res, err := f.Deployer.Deploy(ctx, []string{"leaf-1"}, nil)
 		require.NoError(t, err)
 		require.True(t, res[0].Report.OK(), res[0].Report.String())
 		_, err = connect(t, e.fabric(t), "node-2", "b", nil)

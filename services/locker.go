@@ -25,9 +25,6 @@ type stateLocker struct {
 
 func (s *stateLocker) Acquire(ctx context.Context, key string) (statemachine.Lease, error) {
 	l, err := s.c.Acquire(ctx, osism.LockKey(key), s.ttl, nil)
-	if errors.Is(err, osism.ErrLocked) {
-		return nil, lockedError{err}
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -35,12 +32,6 @@ func (s *stateLocker) Acquire(ctx context.Context, key string) (statemachine.Lea
 	go l.KeepAlive(kctx)
 	return &stateLease{l: l, stop: cancel}, nil
 }
-
-// lockedError keeps the bus's message and matches both packages' ErrLocked.
-type lockedError struct{ err error }
-
-func (e lockedError) Error() string   { return e.err.Error() }
-func (e lockedError) Unwrap() []error { return []error{e.err, statemachine.ErrLocked} }
 
 type stateLease struct {
 	l    *osism.Lock

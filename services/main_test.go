@@ -50,8 +50,7 @@ func childTransition(spec string) int {
 	if err != nil {
 		return 5
 	}
-	f, err := services.NewFabric(osism.FabricConfig{DesiredStateDir: "../netbox/testdata/desired", Collection: "dc1",
-		StateDir: os.Getenv(envChildState)}, nb, nil, slog.New(slog.DiscardHandler))
+	f, err := services.NewFabric(fabricConfig(os.Getenv(envChildState)), nb, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 6
 	}
@@ -71,4 +70,23 @@ func childTransition(spec string) int {
 		return 8
 	}
 	return 0
+}
+
+// fabricConfig is the fabric section of the tests: the sample desired
+// states, collection dc1, the state repository in dir.
+func fabricConfig(dir string) services.FabricConfig {
+	var cfg services.FabricConfig
+	cfg.DesiredState = netbox.DesiredStateConfig{Dir: "../netbox/testdata/desired", Collection: "dc1"}
+	cfg.Switches.StateDir = dir
+	return cfg
+}
+
+// mustHandlers are the built-in handlers of cfg.
+func mustHandlers(t testing.TB, cfg services.Config) *osism.Registry {
+	t.Helper()
+	reg, err := services.BuiltinHandlers(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

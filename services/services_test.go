@@ -13,8 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
-	"github.com/osism/go-osism/services/bustest"
 	"github.com/osism/go-osism/statemachine"
 	"github.com/stretchr/testify/require"
 )
@@ -63,12 +63,12 @@ func TestClusterLosesNodeWithQueuedTasks(t *testing.T) {
 		t.Helper()
 		var c *osism.Client
 		// Provisioning waits for the cluster to elect its meta leader.
-		bustest.WaitFor(t, 60*time.Second, func() bool {
+		osismtest.WaitFor(t, 60*time.Second, func() bool {
 			// One attempt must not wait for the whole test's deadline.
 			actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			var err error
-			c, err = osism.Dial(actx, osism.Config{Broker: osism.BrokerConfig{URL: strings.Join(urls, ",")}, Tasks: tasks})
+			c, err = osism.Dial(actx, osism.Config{Broker: osism.ConnConfig{URL: strings.Join(urls, ",")}, Tasks: tasks})
 			if err != nil {
 				t.Logf("dial: %v", err)
 			}
@@ -106,15 +106,15 @@ func TestClusterLosesNodeWithQueuedTasks(t *testing.T) {
 
 	var mu sync.Mutex
 	ran := map[string]int{}
-	ws := osism.NewWorkers()
-	require.NoError(t, osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[osism.NoopArgs]) error {
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[osism.NoopArgs]) error {
 		mu.Lock()
 		ran[job.ID]++
 		mu.Unlock()
 		return nil
 	}))
 	wc := dial()
-	r, err := wc.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 64}, Workers: ws, Logger: quiet})
+	r, err := wc.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 64}, Handlers: ws, Logger: quiet})
 	require.NoError(t, err)
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -159,7 +159,7 @@ func freePorts(t *testing.T, n int) []int {
 
 func TestStateLocker(t *testing.T) {
 	t.Parallel()
-	bus := bustest.New(t, nil)
+	bus := osismtest.New(t, nil)
 	ctx := ctxT(t, 30*time.Second)
 	a := services.StateLocker(bus.Client, time.Second)
 	b := services.StateLocker(bus.NewClient(t), time.Second)
@@ -194,7 +194,7 @@ func TestStateLocker(t *testing.T) {
 func TestStandalone(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t, 30*time.Second)
-	s, err := services.StartStandalone(ctx, osism.Config{}, &services.StandaloneOpts{Logger: slog.New(slog.DiscardHandler)})
+	s, err := services.OpenBus(ctx, services.DefaultConfig(), &services.BusOpts{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	require.True(t, s.Embedded())
 	res, err := s.Client.Submit(ctx, osism.NoopArgs{Lines: 3, Q: osism.QueueKollaAnsible}, nil)
@@ -207,11 +207,11 @@ func TestStandalone(t *testing.T) {
 	require.NoError(t, s.Close())
 
 	// With a broker URL it is a plain client, and runs no worker.
-	bus := bustest.New(t, nil)
-	s2, err := services.StartStandalone(ctx, bus.Config(), nil)
+	bus := osismtest.New(t, nil)
+	s2, err := services.OpenBus(ctx, services.Config{Bus: bus.Config()}, nil)
 	require.NoError(t, err)
 	require.False(t, s2.Embedded())
-	ws, err := s2.Client.Workers(ctx)
+	ws, err := s2.Client.Runners(ctx)
 	require.NoError(t, err)
 	require.Empty(t, ws)
 	require.NoError(t, s2.Close())
@@ -260,7 +260,7 @@ func TestBrokerAuthAndWorkerService(t *testing.T) {
 
 	_, err = nats.Connect(b.URL())
 	require.Error(t, err, "no credentials, no connection")
-	cfg := osism.Config{Broker: osism.BrokerConfig{URL: b.URL(), User: "osism", Password: "s3cret"},
+	cfg := osism.Config{Broker: osism.ConnConfig{URL: b.URL(), User: "osism", Password: "s3cret"},
 		Tasks: osism.TaskConfig{Storage: osism.StorageMemory}}
 	c, err := osism.Dial(ctx, cfg)
 	require.NoError(t, err)

@@ -21,8 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
-	"github.com/osism/go-osism/services/bustest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -86,7 +86,7 @@ func TestBrokerTLSWithClientCertificates(t *testing.T) {
 	_, err = nats.Connect(b.URL(), nats.RootCAs(p.CA), nats.Timeout(2*time.Second))
 	require.Error(t, err, "a connection without a client certificate is refused")
 
-	cfg := osism.Config{Broker: osism.BrokerConfig{URL: strings.Replace(b.URL(), "nats://", "tls://", 1),
+	cfg := osism.Config{Broker: osism.ConnConfig{URL: strings.Replace(b.URL(), "nats://", "tls://", 1),
 		TLS: osism.TLSConfig{CAFile: p.CA, CertFile: p.ClientCert, KeyFile: p.ClientKey}},
 		Tasks: osism.TaskConfig{Storage: osism.StorageMemory}}
 	c, err := osism.Dial(ctx, cfg)
@@ -100,7 +100,7 @@ func TestBrokerTLSWithClientCertificates(t *testing.T) {
 	defer nc.Close()
 	w, err := osism.NewClient(ctx, nc, &osism.ClientOpts{Tasks: cfg.Tasks, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	r, err := w.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Workers: services.Handlers(osism.Config{})})
+	r, err := w.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Handlers: mustHandlers(t, services.DefaultConfig())})
 	require.NoError(t, err)
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -139,10 +139,10 @@ func TestBrokerClusterRoutesOverTLS(t *testing.T) {
 		go func() { defer wg.Done(); require.NoError(t, b.Start()) }()
 	}
 	wg.Wait()
-	cfg := osism.Config{Broker: osism.BrokerConfig{URL: nodes[0].URL(), TLS: osism.TLSConfig{CAFile: p.CA}},
+	cfg := osism.Config{Broker: osism.ConnConfig{URL: nodes[0].URL(), TLS: osism.TLSConfig{CAFile: p.CA}},
 		Tasks: osism.TaskConfig{Replicas: 3}}
 	var c *osism.Client
-	bustest.WaitFor(t, 60*time.Second, func() bool {
+	osismtest.WaitFor(t, 60*time.Second, func() bool {
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		var err error

@@ -11,16 +11,19 @@ import (
 	"github.com/osism/go-osism/osism"
 )
 
-// Handlers returns the built-in task handlers: osism.noop, and ansible.run,
-// kolla.run and ceph.run with the ansible section of cfg.
-func Handlers(cfg osism.Config) *osism.Workers {
-	ws := osism.NewWorkers()
-	// Adding fails only for a bad or repeated kind, which a test of this
-	// package would catch.
-	_ = osism.AddWorkerFunc(ws, noop)
-	_ = AddAnsibleWorkers(ws, cfg.Ansible)
-	_ = AddFabricWorkers(ws, cfg.Fabric, nil)
-	return ws
+// BuiltinHandlers returns the built-in task handlers: osism.noop;
+// ansible.run, kolla.run and ceph.run with the ansible section of cfg; and
+// netbox.connect with its netbox and fabric sections.
+func BuiltinHandlers(cfg Config) (*osism.Registry, error) {
+	reg := osism.NewRegistry()
+	if err := errors.Join(
+		osism.RegisterFunc(reg, noop),
+		RegisterAnsible(reg, cfg.Ansible),
+		RegisterFabric(reg, cfg, nil),
+	); err != nil {
+		return nil, fmt.Errorf("built-in handlers: %w", err)
+	}
+	return reg, nil
 }
 
 func noop(ctx context.Context, job *osism.Job[osism.NoopArgs]) error {
@@ -46,9 +49,9 @@ func noop(ctx context.Context, job *osism.Job[osism.NoopArgs]) error {
 type WorkerConfig struct {
 	// Queues maps each queue served to its concurrency (at least 1).
 	Queues map[osism.Queue]int
-	// Workers are the handlers; default Handlers of the default
+	// Handlers are the handlers; default BuiltinHandlers of the default
 	// configuration.
-	Workers *osism.Workers
+	Handlers *osism.Registry
 	// ID names the worker; default host-pid-random.
 	ID string
 	// Grace is how long running tasks may finish on shutdown; default 30s.
@@ -67,11 +70,15 @@ func NewWorker(client *osism.Client, cfg WorkerConfig) (*Worker, error) {
 	if client == nil {
 		return nil, errors.New("worker: nil client")
 	}
-	if cfg.Workers == nil {
-		cfg.Workers = Handlers(osism.Config{})
+	if cfg.Handlers == nil {
+		reg, err := BuiltinHandlers(DefaultConfig())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Handlers = reg
 	}
 	r, err := client.NewRunner(osism.RunnerConfig{
-		Queues: cfg.Queues, Workers: cfg.Workers, ID: cfg.ID, Grace: cfg.Grace, Logger: cfg.Logger,
+		Queues: cfg.Queues, Handlers: cfg.Handlers, ID: cfg.ID, Grace: cfg.Grace, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

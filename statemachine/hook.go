@@ -2,6 +2,8 @@ package statemachine
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"time"
 )
 
@@ -100,4 +102,34 @@ type Observer func(Event)
 // lost: the reader must keep draining ch while transitions run.
 func ChannelObserver(ch chan<- Event) Observer {
 	return func(e Event) { ch <- e }
+}
+
+// LineObserver writes the events of every transition as lines for people:
+//
+//	node-1: a -> b: phase 2 started
+//	node-1: phase 2: leaf-1: rendered, changed, revision 3f2a9c01d2b4
+//	node-1: phase 2 finished in 12ms
+//	node-1: now in state b (85ms)
+//
+// Writes to w happen on the transitions' goroutines: w must be safe for
+// concurrent use when several transitions share the observer.
+func LineObserver(w io.Writer) Observer {
+	return func(e Event) {
+		switch e.Kind {
+		case PhaseStarted:
+			resumed := ""
+			if e.Resumed {
+				resumed = " (resumed)"
+			}
+			fmt.Fprintf(w, "%s: %s -> %s: phase %d started%s\n", e.Device, e.From, e.To, e.Phase, resumed)
+		case PhaseProgress:
+			fmt.Fprintf(w, "%s: phase %d: %s\n", e.Device, e.Phase, e.Message)
+		case PhaseFinished:
+			fmt.Fprintf(w, "%s: phase %d finished in %s\n", e.Device, e.Phase, e.Duration.Round(time.Millisecond))
+		case PhaseFailed:
+			fmt.Fprintf(w, "%s: phase %d failed: %v\n", e.Device, e.Phase, e.Err)
+		case TransitionFinished:
+			fmt.Fprintf(w, "%s: now in state %s (%s)\n", e.Device, e.To, e.Duration.Round(time.Millisecond))
+		}
+	}
 }

@@ -2,9 +2,10 @@ package statemachine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/osism/go-osism/internal/locking"
 )
 
 // Locker hands out exclusive, named locks. The Machine takes the lock
@@ -28,11 +29,21 @@ type Lease interface {
 	Release(ctx context.Context) error
 }
 
-// ErrLocked reports that a lock is held by someone else.
-var ErrLocked = errors.New("locked")
+// ErrLocked reports that a lock is held by someone else. It is the same
+// value as osism.ErrLocked, so errors.Is matches the errors of either.
+var ErrLocked = locking.ErrLocked
 
-// ErrLockLost reports that a lock was lost while a transition held it.
-var ErrLockLost = errors.New("lock lost")
+// ErrLockLost reports that a lock was lost while a transition held it; the
+// same value as osism.ErrLockLost.
+var ErrLockLost = locking.ErrLockLost
+
+// AcquireWait takes the lock key of l, waiting while it is held (with
+// backoff and jitter) until ctx ends. onWait, when not nil, receives each
+// ErrLocked before the wait that follows it, for example to say once whom
+// the caller waits for.
+func AcquireWait(ctx context.Context, l Locker, key string, onWait func(error)) (Lease, error) {
+	return locking.Wait(ctx, func(ctx context.Context) (Lease, error) { return l.Acquire(ctx, key) }, onWait)
+}
 
 // MemoryLocker is a Locker for one process. The zero value is ready to use.
 type MemoryLocker struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ type Machine struct {
 	store     Store
 	locker    Locker
 	hooks     [NumPhases + 1][]PhaseHook
-	observers []Observer
+	observers observers
 	log       *slog.Logger
 	fsms      sync.Pool
 }
@@ -48,7 +49,7 @@ func New(cfg Config) (*Machine, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("statemachine: Config.Store is required")
 	}
-	m := &Machine{graph: cfg.Graph, store: cfg.Store, locker: cfg.Locker, observers: cfg.Observers, log: cfg.Logger}
+	m := &Machine{graph: cfg.Graph, store: cfg.Store, locker: cfg.Locker, observers: slices.Clip(cfg.Observers), log: cfg.Logger}
 	if m.graph == nil {
 		m.graph = DefaultGraph()
 	}
@@ -97,6 +98,10 @@ type TransitionOpts struct {
 	// runs from X (all four phases). Enforcing the target the device is
 	// already moving to restarts that transition at phase 1.
 	Enforce bool
+	// Observers receive the events of this transition, after those of
+	// the Machine's Config: a worker keeps one Machine and gives each
+	// task's transition the observer that writes to its output.
+	Observers []Observer
 }
 
 // Result says what a transition did.
@@ -231,10 +236,14 @@ func (m *Machine) Transition(ctx context.Context, device string, target State, o
 	if start == 1 && !m.graph.allows(from, target) {
 		return res, &NotAllowedError{Device: device, From: from, To: target, Allowed: m.graph.Allowed(from)}
 	}
-	return res, m.run(ctx, device, from, target, start, resumed, lease.Lost())
+	obs := m.observers
+	if len(opts.Observers) > 0 {
+		obs = append(slices.Clip(obs), opts.Observers...)
+	}
+	return res, m.run(ctx, device, from, target, start, resumed, lease.Lost(), obs)
 }
 
-func (m *Machine) run(ctx context.Context, device string, from, to State, start Phase, resumed bool, lost <-chan struct{}) error {
+func (m *Machine) run(ctx context.Context, device string, from, to State, start Phase, resumed bool, lost <-chan struct{}, obs observers) error {
 	strs := m.graph.strs[Edge{from, to}]
 	f := m.fsms.Get().(*fsm.FSM)
 	defer m.fsms.Put(f)
@@ -246,7 +255,7 @@ func (m *Machine) run(ctx context.Context, device string, from, to State, start 
 		f.SetState(strs.nodes[start-1])
 	}
 	var began time.Time
-	if len(m.observers) > 0 {
+	if len(obs) > 0 {
 		began = time.Now()
 	}
 	for p := start; p <= NumPhases; p++ {
@@ -265,7 +274,7 @@ func (m *Machine) run(ctx context.Context, device string, from, to State, start 
 		if err := m.fire(ctx, f, rec.Transition); err != nil {
 			return &PhaseError{Device: device, From: from, To: to, Phase: p, Err: err}
 		}
-		if err := m.runPhase(ctx, device, from, to, p, resumed && p == start); err != nil {
+		if err := m.runPhase(ctx, device, from, to, p, resumed && p == start, obs); err != nil {
 			return err
 		}
 	}
@@ -275,8 +284,8 @@ func (m *Machine) run(ctx context.Context, device string, from, to State, start 
 	if err := m.fire(ctx, f, strs.settle); err != nil {
 		return &PhaseError{Device: device, From: from, To: to, Phase: NumPhases, Err: err}
 	}
-	if len(m.observers) > 0 {
-		m.emit(Event{Kind: TransitionFinished, Device: device, From: from, To: to, Resumed: resumed, Duration: time.Since(began), Time: time.Now()})
+	if len(obs) > 0 {
+		obs.emit(Event{Kind: TransitionFinished, Device: device, From: from, To: to, Resumed: resumed, Duration: time.Since(began), Time: time.Now()})
 	}
 	return nil
 }
@@ -290,11 +299,11 @@ func (m *Machine) fire(ctx context.Context, f *fsm.FSM, event string) error {
 	return nil
 }
 
-func (m *Machine) runPhase(ctx context.Context, device string, from, to State, p Phase, resumed bool) error {
+func (m *Machine) runPhase(ctx context.Context, device string, from, to State, p Phase, resumed bool, obs observers) error {
 	step := Step{Device: device, From: from, To: to, Phase: p, Resumed: resumed}
-	observed := len(m.observers) > 0
+	observed := len(obs) > 0
 	if observed {
-		step.report = m.emit
+		step.report = obs.emit
 	}
 	// Clock reads only when someone looks: the benchmark's hot path has
 	// neither observers nor a logger.
@@ -303,13 +312,13 @@ func (m *Machine) runPhase(ctx context.Context, device string, from, to State, p
 		began = time.Now()
 	}
 	if observed {
-		m.emit(Event{Kind: PhaseStarted, Device: device, From: from, To: to, Phase: p, Resumed: resumed, Time: began})
+		obs.emit(Event{Kind: PhaseStarted, Device: device, From: from, To: to, Phase: p, Resumed: resumed, Time: began})
 	}
 	for _, h := range m.hooks[p] {
 		if err := h.RunPhase(ctx, step); err != nil {
 			d := time.Since(began)
 			if observed {
-				m.emit(Event{Kind: PhaseFailed, Device: device, From: from, To: to, Phase: p, Resumed: resumed, Err: err, Duration: d, Time: time.Now()})
+				obs.emit(Event{Kind: PhaseFailed, Device: device, From: from, To: to, Phase: p, Resumed: resumed, Err: err, Duration: d, Time: time.Now()})
 			}
 			if m.log != nil {
 				m.log.LogAttrs(ctx, slog.LevelError, "phase failed", slog.String("device", device), slog.String("from", string(from)),
@@ -321,7 +330,7 @@ func (m *Machine) runPhase(ctx context.Context, device string, from, to State, p
 	if observed || m.log != nil {
 		d := time.Since(began)
 		if observed {
-			m.emit(Event{Kind: PhaseFinished, Device: device, From: from, To: to, Phase: p, Resumed: resumed, Duration: d, Time: time.Now()})
+			obs.emit(Event{Kind: PhaseFinished, Device: device, From: from, To: to, Phase: p, Resumed: resumed, Duration: d, Time: time.Now()})
 		}
 		if m.log != nil {
 			m.log.LogAttrs(ctx, slog.LevelInfo, "phase finished", slog.String("device", device), slog.String("from", string(from)),
@@ -331,8 +340,11 @@ func (m *Machine) runPhase(ctx context.Context, device string, from, to State, p
 	return nil
 }
 
-func (m *Machine) emit(e Event) {
-	for _, o := range m.observers {
+// observers are the observers of one transition.
+type observers []Observer
+
+func (obs observers) emit(e Event) {
+	for _, o := range obs {
 		o(e)
 	}
 }

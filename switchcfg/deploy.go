@@ -6,119 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/osism/go-osism/internal/batch"
+	"github.com/osism/go-osism/statemachine"
 )
-
-// TargetSpec is how to reach a switch, as a secrets file or a device's
-// config context (key osism_ssh) gives it; empty fields are taken from the
-// next source.
-type TargetSpec struct {
-	Host                  string        `yaml:"host" json:"host"`
-	Port                  int           `yaml:"port" json:"port"`
-	User                  string        `yaml:"user" json:"user"`
-	KeyFile               string        `yaml:"key_file" json:"key_file"`
-	Password              string        `yaml:"password" json:"-"`
-	KnownHosts            string        `yaml:"known_hosts" json:"known_hosts"`
-	InsecureIgnoreHostKey bool          `yaml:"insecure_ignore_host_key" json:"insecure_ignore_host_key"`
-	Timeout               time.Duration `yaml:"timeout" json:"timeout"`
-}
-
-// merge fills the empty fields of s from o.
-func (s TargetSpec) merge(o TargetSpec) TargetSpec {
-	if s.Host == "" {
-		s.Host = o.Host
-	}
-	if s.Port == 0 {
-		s.Port = o.Port
-	}
-	if s.User == "" {
-		s.User = o.User
-	}
-	if s.KeyFile == "" && s.Password == "" {
-		s.KeyFile, s.Password = o.KeyFile, o.Password
-	}
-	if s.KnownHosts == "" {
-		s.KnownHosts = o.KnownHosts
-	}
-	s.InsecureIgnoreHostKey = s.InsecureIgnoreHostKey || o.InsecureIgnoreHostKey
-	if s.Timeout == 0 {
-		s.Timeout = o.Timeout
-	}
-	return s
-}
-
-// Credentials are the secrets file: per-switch entries and defaults for
-// all switches.
-//
-//	defaults: {user: osism, key_file: /etc/osism/switch_key, known_hosts: /etc/osism/known_hosts}
-//	switches:
-//	  leaf-1: {host: 192.0.2.11, port: 22}
-type Credentials struct {
-	Defaults TargetSpec            `yaml:"defaults"`
-	Switches map[string]TargetSpec `yaml:"switches"`
-}
-
-// LoadCredentials reads a secrets file; unknown keys are errors.
-func LoadCredentials(path string) (*Credentials, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("switch credentials: %w", err)
-	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	var c Credentials
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("switch credentials %s: %w", path, err)
-	}
-	return &c, nil
-}
-
-// ConfigContextKey is the key of a device's config context that may hold a
-// TargetSpec.
-const ConfigContextKey = "osism_ssh"
-
-// target resolves how to reach the switch of c: the secrets file's entry,
-// then the config context, then the secrets file's defaults; the host
-// defaults to the primary IPv4 address.
-func (cr *Credentials) target(c *Context) (Target, error) {
-	var spec TargetSpec
-	if cr != nil {
-		spec = cr.Switches[c.Device.Name]
-	}
-	if v, ok := c.Device.ConfigContext[ConfigContextKey]; ok {
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return Target{}, err
-		}
-		var cc TargetSpec
-		if err := yaml.Unmarshal(b, &cc); err != nil {
-			return Target{}, fmt.Errorf("switch %s: config context %s: %w", c.Device.Name, ConfigContextKey, err)
-		}
-		spec = spec.merge(cc)
-	}
-	if cr != nil {
-		spec = spec.merge(cr.Defaults)
-	}
-	if spec.Host == "" && c.Device.PrimaryIP4 != "" {
-		ip, _, err := net.ParseCIDR(c.Device.PrimaryIP4)
-		if err == nil {
-			spec.Host = ip.String()
-		}
-	}
-	return Target{Switch: c.Device.Name, DeploymentType: c.Device.DeploymentType, Host: spec.Host, Port: spec.Port,
-		User: spec.User, KeyFile: spec.KeyFile, Password: spec.Password, KnownHosts: spec.KnownHosts,
-		InsecureIgnoreHostKey: spec.InsecureIgnoreHostKey, Timeout: spec.Timeout}, nil
-}
 
 // Deployer renders switch configurations into the state repository,
 // deploys them and checks what the switches run. Requests for the same
@@ -130,8 +25,11 @@ type Deployer struct {
 	Credentials *Credentials
 	// Drivers picks the driver of a deployment type; default DriverFor.
 	Drivers func(deploymentType string) (Driver, Dialect, error)
-	// Lock, when set, is held around every session to a switch.
-	Lock func(ctx context.Context, sw string) (unlock func(), err error)
+	// Locker, when set, gives the lock "switch/<name>" that is held
+	// around every session to a switch, so that two deploys (of this
+	// process or another) never reach one switch at once. A held lock is
+	// waited for until ctx ends.
+	Locker statemachine.Locker
 	// MaxSessions bounds concurrent SSH sessions; default 8.
 	MaxSessions int
 	// Logger defaults to slog.Default().
@@ -149,6 +47,9 @@ type Deployer struct {
 	managed   []string // the managed switches, as of managedAt
 	managedAt time.Time
 	listing   *batch.Rounds[struct{}, []string] // one listing of managed switches at a time
+	// switchesOf are the switches of the transitions in progress, by
+	// device and target (hooks.go).
+	switchesOf map[string][]string
 }
 
 // managedTTL is how long SwitchesOf trusts its list of managed switches.
@@ -204,6 +105,7 @@ func (d *Deployer) init() {
 		d.seen = map[string]seenConfig{}
 		d.latest = map[string]seenConfig{}
 		d.sessions = map[string]int{}
+		d.switchesOf = map[string][]string{}
 		if d.Drivers == nil {
 			d.Drivers = DriverFor
 		}
@@ -388,13 +290,24 @@ func (d *Deployer) session(ctx context.Context, sw string) (Session, Dialect, Ta
 	return s, dialect, t, func() { _ = s.Close(); <-d.sem }, nil
 }
 
+// SwitchLockKey is the key of the lock a Deployer holds around every
+// session to switch sw.
+func SwitchLockKey(sw string) string { return "switch/" + sw }
+
+// DeployOpts are the knobs of [Deployer.Deploy]; nil means the defaults.
+type DeployOpts struct {
+	// DryRun reads what each switch runs and reports the commands a
+	// deploy would send, and sends none.
+	DryRun bool
+}
+
 // Deploy brings every switch to its last committed configuration, sending
 // only the difference, saves it, reads it back and marks the revision
-// deployed. With dryRun it only reports the commands it would send.
-func (d *Deployer) Deploy(ctx context.Context, switches []string, dryRun bool) ([]DeployResult, error) {
+// deployed.
+func (d *Deployer) Deploy(ctx context.Context, switches []string, opts *DeployOpts) ([]DeployResult, error) {
 	d.init()
-	if dryRun {
-		return d.each(ctx, switches, d.dryRun)
+	if opts != nil && opts.DryRun {
+		return d.each(ctx, switches, d.compareLatest)
 	}
 	return d.each(ctx, switches, func(ctx context.Context, sw string) (DeployResult, error) {
 		d.mu.Lock()
@@ -439,12 +352,12 @@ func (d *Deployer) each(ctx context.Context, switches []string, f func(context.C
 // release closes the session and frees the lock.
 func (d *Deployer) openLocked(ctx context.Context, sw string) (Session, Dialect, []byte, func(), error) {
 	unlock := func() {}
-	if d.Lock != nil {
-		u, err := d.Lock(ctx, sw)
+	if d.Locker != nil {
+		lease, err := statemachine.AcquireWait(ctx, d.Locker, SwitchLockKey(sw), nil)
 		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("switch %s: %w", sw, err)
 		}
-		unlock = u
+		unlock = func() { _ = lease.Release(context.WithoutCancel(ctx)) }
 	}
 	s, dialect, _, release, err := d.session(ctx, sw)
 	if err != nil {
@@ -496,7 +409,9 @@ func (d *Deployer) deployOne(ctx context.Context, sw string) (DeployResult, erro
 	return res, nil
 }
 
-func (d *Deployer) dryRun(ctx context.Context, sw string) (DeployResult, error) {
+// compareLatest reads what sw runs and compares it with its newest
+// committed configuration, with the commands a deploy would send.
+func (d *Deployer) compareLatest(ctx context.Context, sw string) (DeployResult, error) {
 	rendered, rev, err := d.rendered(sw)
 	if err != nil {
 		return DeployResult{Switch: sw}, err
@@ -523,17 +438,23 @@ func (d *Deployer) readAndCompare(ctx context.Context, sw string, rendered []byt
 // compares it with its newest committed configuration.
 func (d *Deployer) Compare(ctx context.Context, switches []string) ([]Report, error) {
 	d.init()
-	res, err := d.each(ctx, switches, d.dryRun)
+	res, err := d.each(ctx, switches, d.compareLatest)
 	return reports(res), err
+}
+
+// VerifyOpts are the knobs of [Deployer.Verify]; nil means the defaults.
+type VerifyOpts struct {
+	// Fresh reads every switch in a new session. Without it, what this
+	// process's last deploy read back stands in for one.
+	Fresh bool
 }
 
 // Verify checks that each switch runs the revision last deployed to it,
 // which phase 4 of a transition needs: another device's newer render,
-// committed but not yet deployed, is no fault of this transition. Unless
-// fresh is set, what this process's last deploy read back stands in for a
-// new session.
-func (d *Deployer) Verify(ctx context.Context, switches []string, fresh bool) ([]Report, error) {
+// committed but not yet deployed, is no fault of this transition.
+func (d *Deployer) Verify(ctx context.Context, switches []string, opts *VerifyOpts) ([]Report, error) {
 	d.init()
+	fresh := opts != nil && opts.Fresh
 	res, err := d.each(ctx, switches, func(ctx context.Context, sw string) (DeployResult, error) {
 		d.mu.Lock()
 		seen, ok := d.seen[sw]
@@ -594,7 +515,7 @@ func (d *Deployer) Rollback(ctx context.Context, sw, rev string) (DeployResult, 
 	d.mu.Lock()
 	d.latest[sw] = seenConfig{rev: newRev, running: cfg}
 	d.mu.Unlock()
-	res, err := d.Deploy(ctx, []string{sw}, false)
+	res, err := d.Deploy(ctx, []string{sw}, nil)
 	if len(res) == 0 {
 		return DeployResult{Switch: sw}, err
 	}

@@ -2,12 +2,8 @@ package switchcfg
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -286,12 +282,7 @@ func mlagPeerIDs(ifaces []netbox.Interface, own map[int]bool) []int {
 
 // deviceType is what the context needs of a device type; netbox.Device
 // carries only its id and slug.
-type deviceType struct {
-	ID           int        `json:"id"`
-	Model        string     `json:"model"`
-	Slug         string     `json:"slug"`
-	Manufacturer netbox.Ref `json:"manufacturer"`
-}
+type deviceType = netbox.DeviceType
 
 // deviceTypes returns the device types of devs, from the renderer's cache
 // or with one request for those it has not seen: a device type's
@@ -311,7 +302,7 @@ func (r *Renderer) deviceTypes(ctx context.Context, devs []netbox.Device) (map[i
 	r.mu.Unlock()
 	slices.Sort(missing)
 	got, err := listChunked(missing, idsPerRequest, func(part []int) ([]deviceType, error) {
-		return r.getDeviceTypes(ctx, part)
+		return r.nb.DeviceTypes(ctx, part)
 	})
 	if err != nil {
 		return nil, err
@@ -323,48 +314,4 @@ func (r *Renderer) deviceTypes(ctx context.Context, devs []netbox.Device) (map[i
 		out[t.ID] = t
 	}
 	return out, nil
-}
-
-// getDeviceTypes reads device types through the client's HTTP client
-// (authentication, retries, limits), decoding only the fields it needs so
-// that no field or choice of a newer NetBox can break it.
-func (r *Renderer) getDeviceTypes(ctx context.Context, ids []int) ([]deviceType, error) {
-	q := url.Values{"brief": {"1"}, "limit": {"1000"}}
-	for _, id := range ids {
-		q.Add("id", strconv.Itoa(id))
-	}
-	const path = "/api/dcim/device-types/"
-	u := strings.TrimSuffix(r.nb.URL(), "/") + path + "?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("list device types %v: %w", ids, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := r.nb.API().GetConfig().HTTPClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("list device types %v: %w", ids, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("list device types %v: read answer: %w", ids, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("list device types %v: GET %s: %d %s: %s", ids, path, resp.StatusCode, http.StatusText(resp.StatusCode), excerpt(body))
-	}
-	var page struct {
-		Results []deviceType `json:"results"`
-	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, fmt.Errorf("list device types %v: decode answer: %w", ids, err)
-	}
-	return page.Results, nil
-}
-
-func excerpt(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
-	_ "github.com/osism/go-osism/netbox/netboxtest/conformance"
+	"github.com/osism/go-osism/netbox/netboxtest/conformance"
 	"github.com/osism/go-osism/switchcfg"
 )
 
@@ -28,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // checked against NetBox's schema, and a client on it.
 func fabric(t *testing.T) (*netboxtest.Server, *netbox.Client) {
 	t.Helper()
-	srv := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithConformance())
+	srv := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithChecker(conformance.New()))
 	c, err := netbox.New(netbox.Config{URL: srv.URL(), Token: srv.Token(), RetryBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	require.NoError(t, err)
 	return srv, c

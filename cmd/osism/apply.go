@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -26,9 +25,9 @@ import (
 const exitInterrupted = 130
 
 // quietLogger keeps the log of an embedded broker and worker to warnings,
-// so that the command's output is the task's.
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// on the command's error output, so that its output is the task's.
+func quietLogger(c *cli.Context) *slog.Logger {
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func applyCommand() *cli.Command {
@@ -53,37 +52,31 @@ func applyCommand() *cli.Command {
 	}
 }
 
-// applyStep is one role of a sequence, resolved to its task.
-type applyStep struct {
-	Role        string     `json:"role"`
-	Environment string     `json:"environment"`
-	Kind        string     `json:"kind"`
-	Queue       string     `json:"queue"`
-	args        osism.Args // the task
-}
-
 func applyAction(c *cli.Context) error {
-	cfg, err := osism.LoadConfig()
-	if err != nil {
-		return err
-	}
-	roles, err := ansible.LoadRoleMap(cfg.Ansible.RoleMapDir)
+	cfg := config(c)
+	roles, err := cfg.Ansible.RoleMap()
 	if err != nil {
 		return err
 	}
 	if c.NArg() == 0 {
 		return printRoleMap(c, roles)
 	}
-	steps, err := applySteps(c, roles)
+	args := c.Args().Slice()
+	extra := args[1:]
+	if len(extra) > 0 && extra[0] == "--" {
+		extra = extra[1:]
+	}
+	steps, err := services.PlanApply(roles, services.ApplyRequest{Spec: args[0], Environment: c.String("environment"),
+		Action: c.String("action"), Sub: c.String("sub"), Args: extra})
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	return runSteps(c, cfg, steps)
 }
 
 // runSteps runs the steps in order (or prints them with --dry-run) and
 // exits with the exit code of the first that fails.
-func runSteps(c *cli.Context, cfg osism.Config, steps []applyStep) error {
+func runSteps(c *cli.Context, cfg services.Config, steps []services.ApplyStep) error {
 	if c.Bool("dry-run") {
 		return dryRun(c, cfg, steps)
 	}
@@ -94,7 +87,7 @@ func runSteps(c *cli.Context, cfg osism.Config, steps []applyStep) error {
 		return usagef("apply --timeout %s: expected a positive duration", c.Duration("timeout"))
 	}
 	noWait := c.Bool("no-wait")
-	if noWait && cfg.Standalone() {
+	if noWait && cfg.Bus.Standalone() {
 		return usagef("apply --no-wait needs a broker (set %s): without one the task runs inside this command", osism.EnvBrokerURL)
 	}
 	if noWait && len(steps) > 1 {
@@ -104,7 +97,7 @@ func runSteps(c *cli.Context, cfg osism.Config, steps []applyStep) error {
 	for _, st := range steps {
 		queues = append(queues, osism.Queue(st.Queue))
 	}
-	bus, err := services.StartStandalone(c.Context, cfg, &services.StandaloneOpts{Logger: quietLogger(), Queues: queues})
+	bus, err := services.OpenBus(c.Context, cfg, &services.BusOpts{Logger: quietLogger(c), Queues: queues})
 	if err != nil {
 		return err
 	}
@@ -141,42 +134,6 @@ func runSteps(c *cli.Context, cfg osism.Config, steps []applyStep) error {
 	return nil
 }
 
-// applySteps resolves ROLE[//ROLE...] and the arguments after it.
-func applySteps(c *cli.Context, roles *ansible.RoleMap) ([]applyStep, error) {
-	args := c.Args().Slice()
-	extra := args[1:]
-	if len(extra) > 0 && extra[0] == "--" {
-		extra = extra[1:]
-	}
-	action := c.String("action")
-	if action != "" && !slices.Contains(kolla.Actions, action) {
-		return nil, usagef("apply --action %q: expected one of %s", action, strings.Join(kolla.Actions, ", "))
-	}
-	var steps []applyStep
-	for _, role := range strings.Split(args[0], "//") {
-		if role == "" {
-			return nil, usagef("apply %q: expected ROLE or ROLE//ROLE..., with no empty role", args[0])
-		}
-		env := c.String("environment")
-		if env == "" {
-			env = roles.Environment(role)
-		}
-		stepAction := action
-		if env != kolla.Environment && action != "" {
-			if !strings.Contains(args[0], "//") {
-				return nil, usagef("apply %s --action %s: actions apply to the kolla environment only, and %s runs in %s", role, action, role, env)
-			}
-			stepAction = "" // in a sequence, the action is for its Kolla roles
-		}
-		ta, err := osism.ApplyArgs(env, role, stepAction, c.String("sub"), extra)
-		if err != nil {
-			return nil, usagef("%v", err)
-		}
-		steps = append(steps, applyStep{Role: role, Environment: env, Kind: ta.Kind(), Queue: string(ta.Queue()), args: ta})
-	}
-	return steps, nil
-}
-
 func printRoleMap(c *cli.Context, roles *ansible.RoleMap) error {
 	entries := roles.Entries()
 	if c.String("format") == "json" {
@@ -191,19 +148,18 @@ func printRoleMap(c *cli.Context, roles *ansible.RoleMap) error {
 
 // dryRun prints what each step would run; a lock file or a missing
 // playbook fails as the run would.
-func dryRun(c *cli.Context, cfg osism.Config, steps []applyStep) error {
-	settings := services.AnsibleSettings(cfg.Ansible)
+func dryRun(c *cli.Context, cfg services.Config, steps []services.ApplyStep) error {
 	type planned struct {
-		applyStep
+		services.ApplyStep
 		Command *ansible.Command `json:"command"`
 	}
 	var all []planned
 	for _, st := range steps {
-		run, err := services.PlaybookRun(st.args)
+		run, err := services.PlaybookRun(st.Args)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		cmd, err := settings.Command(run)
+		cmd, err := cfg.Ansible.Command(run)
 		if err != nil {
 			return err
 		}
@@ -235,8 +191,8 @@ type applier struct {
 	sigs     <-chan os.Signal
 }
 
-func (a *applier) submit(st applyStep) (string, error) {
-	res, err := a.client.Submit(a.c.Context, st.args, &osism.SubmitOpts{Timeout: a.c.Duration("timeout")})
+func (a *applier) submit(st services.ApplyStep) (string, error) {
+	res, err := a.client.Submit(a.c.Context, st.Args, &osism.SubmitOpts{Timeout: a.c.Duration("timeout")})
 	if err != nil {
 		return "", err
 	}
@@ -245,9 +201,9 @@ func (a *applier) submit(st applyStep) (string, error) {
 
 // runStep runs one role, retrying a failed run; it returns the exit code
 // of the last run.
-func (a *applier) runStep(st applyStep) (int, error) {
+func (a *applier) runStep(st services.ApplyStep) (int, error) {
 	retries := a.c.Int("retry")
-	for attempt := 0; ; attempt++ {
+	code, err := services.Retry(a.c.Context, retries, func(ctx context.Context) (int, error) {
 		id, err := a.submit(st)
 		if err != nil {
 			return 0, err
@@ -261,20 +217,20 @@ func (a *applier) runStep(st applyStep) (int, error) {
 			jw = &jsonLines{enc: json.NewEncoder(a.out), task: id, role: st.Role}
 			w = jw
 		}
-		code, err := followTask(a.c.Context, a.client, id, w, a.sigs, a.embedded, a.errOut)
+		code, err := followTask(ctx, a.client, id, w, a.sigs, a.embedded, a.errOut)
 		if jw != nil {
 			jw.flush()
 		}
 		var intr interrupted
 		if errors.As(err, &intr) {
-			return exitInterrupted, nil
+			return exitInterrupted, errInterrupted // no retry
 		}
 		if err != nil {
 			return 0, err
 		}
 		reason := ""
 		if code != 0 {
-			if t, err := a.client.Get(a.c.Context, id); err == nil {
+			if t, err := a.client.Get(ctx, id); err == nil {
 				reason = t.Error
 			}
 		}
@@ -283,12 +239,18 @@ func (a *applier) runStep(st applyStep) (int, error) {
 		} else if reason != "" {
 			fmt.Fprintf(a.errOut, "osism: task %s failed: %s\n", id, reason)
 		}
-		if code == 0 || code == osism.ExitCancelled || attempt >= retries {
-			return code, nil
-		}
-		fmt.Fprintf(a.errOut, "osism: %s failed with exit code %d; retry %d of %d\n", st.Role, code, attempt+1, retries)
+		return code, nil
+	}, func(attempt, code int) {
+		fmt.Fprintf(a.errOut, "osism: %s failed with exit code %d; retry %d of %d\n", st.Role, code, attempt, retries)
+	})
+	if errors.Is(err, errInterrupted) {
+		return code, nil
 	}
+	return code, err
 }
+
+// errInterrupted stops the retries of a run that Ctrl-C ended.
+var errInterrupted = errors.New("interrupted")
 
 // interrupted ends a follow that Ctrl-C ended: the task was cancelled, or
 // the user detached.
@@ -396,10 +358,6 @@ func bifrostCommand() *cli.Command {
 		ArgsUsage:       "deploy | [ARGS...]",
 		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
-			cfg, err := osism.LoadConfig()
-			if err != nil {
-				return err
-			}
 			role, args := "bifrost-command", c.Args().Slice()
 			if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
 				return cli.ShowSubcommandHelp(c)
@@ -407,11 +365,11 @@ func bifrostCommand() *cli.Command {
 			if len(args) > 0 && args[0] == "deploy" {
 				role, args = "bifrost-deploy", args[1:]
 			}
-			ta, err := osism.ApplyArgs("manager", role, "", "", args)
+			steps, err := services.PlanApply(nil, services.ApplyRequest{Spec: role, Environment: "manager", Args: args})
 			if err != nil {
-				return usagef("%v", err)
+				return usageError{err}
 			}
-			return runSteps(c, cfg, []applyStep{{Role: role, Environment: "manager", Kind: ta.Kind(), Queue: string(ta.Queue()), args: ta}})
+			return runSteps(c, config(c), steps)
 		},
 	}
 }

@@ -15,50 +15,50 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/ansible"
 	"github.com/osism/go-osism/internal/proc"
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
-	"github.com/osism/go-osism/services/bustest"
 )
 
 // applyEnv points the CLI at a copy of the sample configuration repository
 // of package ansible, in standalone mode; it returns the copy's ansible
-// settings. t.Setenv keeps these tests serial.
-func applyEnv(t *testing.T, playbook string) osism.AnsibleConfig {
+// settings and the environment that names them.
+func applyEnv(t *testing.T, playbook string) (ansible.Config, cliEnv) {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.CopyFS(dir, os.DirFS("../../ansible/testdata")))
-	cfg := osism.AnsibleConfig{
+	cfg := ansible.Config{
 		ConfigurationDir: filepath.Join(dir, "configuration"),
 		PlaybooksDir:     filepath.Join(dir, "playbooks"),
 		Playbook:         playbook,
 		HistoryFile:      filepath.Join(dir, "history.jsonl"),
 	}
-	t.Setenv(osism.EnvConfigFile, filepath.Join(dir, "none.yaml"))
-	t.Setenv(osism.EnvBrokerURL, "")
-	t.Setenv(osism.EnvConfigurationDir, cfg.ConfigurationDir)
-	t.Setenv(osism.EnvPlaybooksDir, cfg.PlaybooksDir)
-	t.Setenv(osism.EnvAnsiblePlaybook, playbook)
-	t.Setenv(osism.EnvHistoryFile, cfg.HistoryFile)
-	return cfg
+	return cfg, cliEnv{
+		ansible.EnvConfigurationDir + "=" + cfg.ConfigurationDir,
+		ansible.EnvPlaybooksDir + "=" + cfg.PlaybooksDir,
+		ansible.EnvPlaybook + "=" + playbook,
+		ansible.EnvHistoryFile + "=" + cfg.HistoryFile,
+	}
 }
 
 func TestApplyDryRun(t *testing.T) {
-	cfg := applyEnv(t, "ansible-playbook")
-	out, code := run(t, "apply", "--dry-run", "nova", "-e", "x=y", "-l", "node-1")
+	cfg, e := applyEnv(t, "ansible-playbook")
+	out, code := e.run(t, "apply", "--dry-run", "nova", "-e", "x=y", "-l", "node-1")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "# nova in kolla (task kolla.run on queue kolla-ansible)")
 	require.Contains(t, out, "cd "+filepath.Join(cfg.ConfigurationDir, "environments", "kolla")+" && ENVIRONMENT=kolla ansible-playbook -i "+
 		filepath.Join(cfg.ConfigurationDir, "inventory"))
 	require.Contains(t, out, filepath.Join(cfg.PlaybooksDir, "kolla", "nova.yml")+" -e kolla_action=deploy -e x=y -l node-1\n")
 
-	out, code = run(t, "apply", "--dry-run", "--action", "reconfigure", "--sub", "r1", "nova", "--", "-e", "x=y")
+	out, code = e.run(t, "apply", "--dry-run", "--action", "reconfigure", "--sub", "r1", "nova", "--", "-e", "x=y")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "ENVIRONMENT=kolla SUB=r1 ")
 	require.Contains(t, out, "-e kolla_action=reconfigure -e x=y\n", "the -- after the role is dropped")
 
-	out, code = run(t, "apply", "--dry-run", "--format", "json", "ceph-osds//my-role")
+	out, code = e.run(t, "apply", "--dry-run", "--format", "json", "ceph-osds//my-role")
 	require.Equal(t, exitOK, code)
 	var plan []struct {
 		Role, Environment, Kind, Queue string
@@ -74,18 +74,18 @@ func TestApplyDryRun(t *testing.T) {
 
 	lock := filepath.Join(cfg.ConfigurationDir, "environments", ".lock")
 	require.NoError(t, os.WriteFile(lock, nil, 0o644))
-	_, stderr, code := runFull(t, "apply", "--dry-run", "nova")
+	_, stderr, code := e.runFull(t, "apply", "--dry-run", "nova")
 	require.Equal(t, exitFailure, code)
 	require.Contains(t, stderr, lock)
 	require.NoError(t, os.Remove(lock))
 
-	_, stderr, code = runFull(t, "apply", "--dry-run", "no-such-role")
+	_, stderr, code = e.runFull(t, "apply", "--dry-run", "no-such-role")
 	require.Equal(t, exitFailure, code)
 	require.Contains(t, stderr, "no playbook: looked for")
 }
 
 func TestApplyUsageErrors(t *testing.T) {
-	applyEnv(t, "ansible-playbook")
+	_, e := applyEnv(t, "ansible-playbook")
 	cases := []struct {
 		name string
 		args []string
@@ -100,7 +100,7 @@ func TestApplyUsageErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, code := runFull(t, tc.args...)
+			_, stderr, code := e.runFull(t, tc.args...)
 			require.Equal(t, exitUsage, code)
 			require.Contains(t, stderr, tc.want)
 		})
@@ -108,12 +108,12 @@ func TestApplyUsageErrors(t *testing.T) {
 }
 
 func TestApplyRoleMap(t *testing.T) {
-	applyEnv(t, "ansible-playbook")
-	out, code := run(t, "apply")
+	_, e := applyEnv(t, "ansible-playbook")
+	out, code := e.run(t, "apply")
 	require.Equal(t, exitOK, code)
 	require.Regexp(t, `(?m)^nova +kolla$`, out)
 	require.Regexp(t, `(?m)^ceph-osds +ceph$`, out)
-	out, code = run(t, "apply", "--format", "json")
+	out, code = e.run(t, "apply", "--format", "json")
 	require.Equal(t, exitOK, code)
 	var entries []struct{ Role, Environment string }
 	require.NoError(t, json.Unmarshal([]byte(out), &entries))
@@ -123,9 +123,9 @@ func TestApplyRoleMap(t *testing.T) {
 // Standalone mode: no broker configured, so the command runs its own bus
 // and worker, with real ansible-playbook.
 func TestApplyStandalone(t *testing.T) {
-	applyEnv(t, testenv.AnsiblePlaybook(t))
+	_, e := applyEnv(t, testenv.AnsiblePlaybook(t))
 
-	out, stderr, code := runFull(t, "apply", "--environment", "generic", "lines", "-e", "count=30")
+	out, stderr, code := e.runFull(t, "apply", "--environment", "generic", "lines", "-e", "count=30")
 	require.Equal(t, exitOK, code)
 	require.Regexp(t, `osism: task [0-9a-z]{26}: lines in generic \(queue osism-ansible\)`, stderr)
 	last := -1
@@ -135,27 +135,27 @@ func TestApplyStandalone(t *testing.T) {
 		last = at
 	}
 
-	out, stderr, code = runFull(t, "apply", "--environment", "generic", "fail")
+	out, stderr, code = e.runFull(t, "apply", "--environment", "generic", "fail")
 	require.Equal(t, 2, code, "the playbook's exit code")
 	require.Contains(t, out, "failing on purpose")
 	require.Contains(t, stderr, "exited with 2")
 
-	out, _, code = runFull(t, "apply", "my-role")
+	out, _, code = e.runFull(t, "apply", "my-role")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "custom my-role")
 
-	out, stderr, code = runFull(t, "apply", "--environment", "generic", "hello//fail//hello")
+	out, stderr, code = e.runFull(t, "apply", "--environment", "generic", "hello//fail//hello")
 	require.Equal(t, 2, code)
 	require.Equal(t, 1, strings.Count(out, "PLAY [Say hello]"), "the sequence stops at the first failure")
 	require.Contains(t, stderr, "fail failed with exit code 2; the sequence stops")
 
-	_, stderr, code = runFull(t, "apply", "--environment", "generic", "--retry", "2", "fail")
+	_, stderr, code = e.runFull(t, "apply", "--environment", "generic", "--retry", "2", "fail")
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "retry 1 of 2")
 	require.Contains(t, stderr, "retry 2 of 2")
 	require.Equal(t, 3, strings.Count(stderr, ": fail in generic (queue osism-ansible)"), "three runs")
 
-	out, _, code = runFull(t, "apply", "--format", "json", "--environment", "generic", "hello", "-e", "extra=json")
+	out, _, code = e.runFull(t, "apply", "--format", "json", "--environment", "generic", "hello", "-e", "extra=json")
 	require.Equal(t, exitOK, code)
 	var lines []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -169,7 +169,7 @@ func TestApplyStandalone(t *testing.T) {
 	require.Equal(t, "hello", end["role"])
 
 	pidfile := filepath.Join(t.TempDir(), "sleep.pid")
-	_, stderr, code = runFull(t, "apply", "--timeout", "3s", "--environment", "generic", "sleep", "-e", "pidfile="+pidfile)
+	_, stderr, code = e.runFull(t, "apply", "--timeout", "3s", "--environment", "generic", "sleep", "-e", "pidfile="+pidfile)
 	require.Equal(t, exitFailure, code)
 	require.Contains(t, stderr, "timed out after 3s")
 	data, err := os.ReadFile(pidfile)
@@ -178,10 +178,10 @@ func TestApplyStandalone(t *testing.T) {
 	require.Eventually(t, func() bool { return !proc.Alive(pid) }, 10*time.Second, 20*time.Millisecond,
 		"the timed-out playbook's sleep is gone")
 
-	out, code = run(t, "bifrost", "deploy")
+	out, code = e.run(t, "bifrost", "deploy")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "bifrost deploy in manager")
-	out, code = run(t, "bifrost", "-e", "command=baremetal-list")
+	out, code = e.run(t, "bifrost", "-e", "command=baremetal-list")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "bifrost command baremetal-list", "the arguments reach ansible-playbook verbatim")
 }
@@ -189,28 +189,29 @@ func TestApplyStandalone(t *testing.T) {
 // With a broker: --no-wait returns the id at once, and osism log -f
 // attaches later and replays everything.
 func TestApplyWithBroker(t *testing.T) {
-	cfg := applyEnv(t, testenv.AnsiblePlaybook(t))
-	bus := bustest.New(t, nil)
-	t.Setenv(osism.EnvBrokerURL, bus.URL())
-	t.Setenv(osism.EnvTaskStorage, "memory")
-	bus.StartWorker(t, osism.RunnerConfig{
-		Queues:  map[osism.Queue]int{osism.QueueOSISMAnsible: 1, osism.QueueKollaAnsible: 1, osism.QueueCephAnsible: 1},
-		Workers: services.Handlers(osism.Config{Ansible: cfg}),
+	cfg, e := applyEnv(t, testenv.AnsiblePlaybook(t))
+	bus := osismtest.New(t, nil)
+	e = e.with(osism.EnvBrokerURL+"="+bus.URL(), osism.EnvTaskStorage+"=memory")
+	handlers, err := services.BuiltinHandlers(services.Config{Ansible: cfg})
+	require.NoError(t, err)
+	bus.NewRunner(t, osism.RunnerConfig{
+		Queues:   map[osism.Queue]int{osism.QueueOSISMAnsible: 1, osism.QueueKollaAnsible: 1, osism.QueueCephAnsible: 1},
+		Handlers: handlers,
 	})
 
-	out, code := run(t, "apply", "--no-wait", "--environment", "generic", "lines", "-e", "count=25")
+	out, code := e.run(t, "apply", "--no-wait", "--environment", "generic", "lines", "-e", "count=25")
 	require.Equal(t, exitOK, code)
 	id := strings.TrimSpace(out)
 	require.True(t, osism.ValidID(id), "a task id: %q", out)
-	out, code = run(t, "log", "--follow", id)
+	out, code = e.run(t, "log", "--follow", id)
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "PLAY [Print numbered lines")
 	require.Contains(t, out, `"line 25"`)
 	require.Contains(t, out, "PLAY RECAP")
-	_, code = run(t, "task", "wait", id)
+	_, code = e.run(t, "task", "wait", id)
 	require.Equal(t, exitOK, code)
 
-	out, code = run(t, "apply", "--action", "pull", "nova")
+	out, code = e.run(t, "apply", "--action", "pull", "nova")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "nova pull in kolla")
 }
@@ -225,15 +226,15 @@ func (sleepArgs) Kind() string       { return "test.sleep" }
 func (sleepArgs) Queue() osism.Queue { return "test" }
 
 func TestFollowTaskInterrupts(t *testing.T) {
-	bus := bustest.New(t, nil)
-	ws := osism.NewWorkers()
-	require.NoError(t, osism.AddWorkerFunc(ws, func(ctx context.Context, job *osism.Job[sleepArgs]) error {
+	bus := osismtest.New(t, nil)
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[sleepArgs]) error {
 		_, _ = job.Output.Write([]byte("started\n"))
 		<-ctx.Done()
 		time.Sleep(job.Args.Linger)
 		return context.Cause(ctx)
 	}))
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Workers: ws})
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 2}, Handlers: ws})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -246,7 +247,7 @@ func TestFollowTaskInterrupts(t *testing.T) {
 		return res.ID, sigs, make(chan struct{}), &out, errOut
 	}
 	waitRunning := func(id string) {
-		bustest.WaitFor(t, 20*time.Second, func() bool {
+		osismtest.WaitFor(t, 20*time.Second, func() bool {
 			task, err := bus.Client.Get(ctx, id)
 			return err == nil && task.State == osism.StateRunning
 		}, "task %s runs", id)
@@ -272,7 +273,7 @@ func TestFollowTaskInterrupts(t *testing.T) {
 	waitRunning(id)
 	sigs <- os.Interrupt
 	go func() {
-		bustest.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(errOut.String(), "cancelling task") }, "the first Ctrl-C is seen")
+		osismtest.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(errOut.String(), "cancelling task") }, "the first Ctrl-C is seen")
 		sigs <- os.Interrupt
 	}()
 	code, err = followTask(ctx, bus.Client, id, out, sigs, false, errOut)
@@ -291,7 +292,7 @@ func TestFollowTaskInterrupts(t *testing.T) {
 // Ctrl-C on the real command in standalone mode: the playbook and what it
 // started are gone, and the command exits with 130.
 func TestApplyCtrlCKillsThePlaybook(t *testing.T) {
-	applyEnv(t, testenv.AnsiblePlaybook(t))
+	_, e := applyEnv(t, testenv.AnsiblePlaybook(t))
 	bin := filepath.Join(t.TempDir(), "osism")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr
@@ -299,6 +300,7 @@ func TestApplyCtrlCKillsThePlaybook(t *testing.T) {
 
 	pidfile := filepath.Join(t.TempDir(), "sleep.pid")
 	cmd := exec.Command(bin, "apply", "--environment", "generic", "sleep", "-e", "pidfile="+pidfile)
+	cmd.Env = append(os.Environ(), e.with(services.EnvConfigFile+"="+filepath.Join(t.TempDir(), "none.yaml"), osism.EnvBrokerURL+"=")...)
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())

@@ -22,15 +22,12 @@ func busClient(c *cli.Context) (*osism.Client, error) {
 }
 
 // busClientConfig is busClient that also returns the configuration.
-func busClientConfig(c *cli.Context) (*osism.Client, osism.Config, error) {
-	cfg, err := osism.LoadConfig()
-	if err != nil {
-		return nil, cfg, err
+func busClientConfig(c *cli.Context) (*osism.Client, services.Config, error) {
+	cfg := config(c)
+	if cfg.Bus.Standalone() {
+		return nil, cfg, fmt.Errorf("no broker configured: set %s or broker.url in %s", osism.EnvBrokerURL, services.SystemConfigPath)
 	}
-	if cfg.Standalone() {
-		return nil, cfg, fmt.Errorf("no broker configured: set %s or broker.url in %s", osism.EnvBrokerURL, osism.SystemConfigPath)
-	}
-	client, err := osism.Dial(c.Context, cfg)
+	client, err := osism.Dial(c.Context, cfg.Bus)
 	return client, cfg, err
 }
 
@@ -51,6 +48,7 @@ func workerCommand() *cli.Command {
 			if c.Int("concurrency") < 1 {
 				return usagef("worker --concurrency %d: expected 1 or more", c.Int("concurrency"))
 			}
+			cfg := config(c)
 			queues := map[osism.Queue]int{}
 			for _, a := range c.Args().Slice() {
 				q := osism.Queue(a)
@@ -58,14 +56,21 @@ func workerCommand() *cli.Command {
 					return usagef("worker: %v", err)
 				}
 				queues[q] = c.Int("concurrency")
+				if !c.IsSet("concurrency") {
+					queues[q] = cfg.Bus.Queues.Concurrency(q, 1)
+				}
 			}
-			client, cfg, err := busClientConfig(c)
+			handlers, err := services.BuiltinHandlers(cfg)
+			if err != nil {
+				return err
+			}
+			client, _, err := busClientConfig(c)
 			if err != nil {
 				return err
 			}
 			defer client.Close()
 			w, err := services.NewWorker(client, services.WorkerConfig{Queues: queues, ID: c.String("id"), Grace: c.Duration("grace"),
-				Workers: services.Handlers(cfg)})
+				Handlers: handlers})
 			if err != nil {
 				return err
 			}
@@ -98,8 +103,8 @@ func serviceCommand() *cli.Command {
 				&cli.StringFlag{Name: "cluster-name", Usage: "join a cluster of this name"},
 				&cli.StringFlag{Name: "cluster-listen", Value: "127.0.0.1:6222", Usage: "cluster address host:port"},
 				&cli.StringSliceFlag{Name: "route", Usage: "nats-route://host:port of every cluster node (repeat)"},
-				&cli.StringFlag{Name: "user", EnvVars: []string{osism.EnvBrokerUser}, Usage: "require this user"},
-				&cli.StringFlag{Name: "password", EnvVars: []string{osism.EnvBrokerPassword}, Usage: "password of --user"},
+				&cli.StringFlag{Name: "user", Usage: "require this user (default broker.user, " + osism.EnvBrokerUser + ")"},
+				&cli.StringFlag{Name: "password", Usage: "password of --user (default broker.password, " + osism.EnvBrokerPassword + ")"},
 				&cli.StringFlag{Name: "tls-cert", Usage: "serve TLS to clients and routes with this certificate (PEM)"},
 				&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert (PEM)"},
 				&cli.StringFlag{Name: "tls-ca", Usage: "CA certificates that client and route certificates must chain to"},
@@ -110,10 +115,17 @@ func serviceCommand() *cli.Command {
 				if err != nil {
 					return usagef("service broker --listen: %v", err)
 				}
+				user, password := config(c).Bus.Broker.User, string(config(c).Bus.Broker.Password)
+				if c.IsSet("user") {
+					user = c.String("user")
+				}
+				if c.IsSet("password") {
+					password = c.String("password")
+				}
 				cfg := services.BrokerConfig{
 					Name: c.String("name"), Host: host, Port: port, StoreDir: c.String("store-dir"),
 					Memory: c.Bool("memory"), SyncAlways: c.Bool("sync-always"),
-					User: c.String("user"), Password: c.String("password"),
+					User: user, Password: password,
 					TLS: services.BrokerTLS{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
 						CAFile: c.String("tls-ca"), VerifyClients: c.Bool("tls-verify")},
 					Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
@@ -161,13 +173,13 @@ func statusCommand() *cli.Command {
 					return err
 				}
 				defer client.Close()
-				ws, err := client.Workers(c.Context)
+				ws, err := client.Runners(c.Context)
 				if err != nil {
 					return err
 				}
 				if c.String("format") == "json" {
 					if ws == nil {
-						ws = []osism.WorkerInfo{}
+						ws = []osism.RunnerInfo{}
 					}
 					return printJSON(c.App.Writer, ws)
 				}

@@ -3,25 +3,24 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
-	"github.com/osism/go-osism/services/bustest"
 )
 
-// The bus commands run against an embedded bus; t.Setenv keeps these
-// tests serial.
+// The bus commands run against an embedded bus.
 func TestBusCommands(t *testing.T) {
-	bus := bustest.New(t, nil)
-	t.Setenv(osism.EnvBrokerURL, bus.URL())
-	t.Setenv(osism.EnvTaskStorage, "memory")
-	t.Setenv(osism.EnvConfigFile, filepath.Join(t.TempDir(), "none.yaml"))
-	bus.StartWorker(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Workers: services.Handlers(osism.Config{}), ID: "w1"})
+	t.Parallel()
+	bus := osismtest.New(t, nil)
+	e := cliEnv{osism.EnvBrokerURL + "=" + bus.URL(), osism.EnvTaskStorage + "=memory"}
+	handlers, err := services.BuiltinHandlers(services.DefaultConfig())
+	require.NoError(t, err)
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Handlers: handlers, ID: "w1"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := bus.Client.Submit(ctx, osism.NoopArgs{Lines: 2}, nil)
@@ -58,7 +57,7 @@ func TestBusCommands(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code := run(t, tc.args...)
+			out, code := e.run(t, tc.args...)
 			require.Equal(t, tc.code, code, "output: %s", out)
 			for _, w := range tc.want {
 				require.Contains(t, out, w)
@@ -66,7 +65,7 @@ func TestBusCommands(t *testing.T) {
 		})
 	}
 
-	out, code := run(t, "task", "list", "--format", "json")
+	out, code := e.run(t, "task", "list", "--format", "json")
 	require.Equal(t, exitOK, code)
 	var ts []osism.Task
 	require.NoError(t, json.Unmarshal([]byte(out), &ts))
@@ -75,8 +74,7 @@ func TestBusCommands(t *testing.T) {
 }
 
 func TestBusCommandsWithoutBroker(t *testing.T) {
-	t.Setenv(osism.EnvBrokerURL, "")
-	t.Setenv(osism.EnvConfigFile, filepath.Join(t.TempDir(), "none.yaml"))
+	t.Parallel()
 	_, code := run(t, "status", "workers")
 	require.Equal(t, exitFailure, code)
 }

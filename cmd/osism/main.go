@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/osism/go-osism/services"
 )
 
 // Exit codes scripts can rely on.
@@ -39,7 +42,10 @@ func commands() []*cli.Command {
 	}
 }
 
-func newApp() *cli.App {
+// newApp returns the CLI; its Before loads the configuration once per run
+// from load (the process's files and environment in main, an injected
+// environment in tests).
+func newApp(load services.LoadOpts) *cli.App {
 	app := &cli.App{
 		Name:                 "osism",
 		Usage:                "the OSISM manager interface",
@@ -50,6 +56,14 @@ func newApp() *cli.App {
 		Flags:                globalFlags(),
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
+		},
+		Before: func(c *cli.Context) error {
+			cfg, err := services.LoadConfig(load)
+			if err != nil {
+				return err
+			}
+			c.App.Metadata = map[string]any{configKey: cfg}
+			return nil
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -75,29 +89,37 @@ func markUsageErrors(cmds []*cli.Command) {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp().RunContext(ctx, os.Args)
+	err := newApp(services.LoadOptsFromEnv()).RunContext(ctx, os.Args)
 	stop()
-	os.Exit(exitCode(err))
+	os.Exit(exitCode(os.Stderr, err))
 }
 
-// exitCode prints err and maps it to the process exit code.
-func exitCode(err error) int {
+// exitCode prints err to w and maps it to the process exit code.
+func exitCode(w io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "osism:", msg)
+			fmt.Fprintln(w, "osism:", msg)
 		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintln(os.Stderr, "osism:", err)
+	fmt.Fprintln(w, "osism:", err)
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+const configKey = "config"
+
+// config is the configuration App.Before loaded.
+func config(c *cli.Context) services.Config {
+	cfg, _ := c.App.Metadata[configKey].(services.Config)
+	return cfg
 }
 
 // usageError marks an error in how the command was called (exit code 2).

@@ -1,46 +1,62 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/services"
 	"github.com/osism/go-osism/statemachine"
 )
 
-// run runs the CLI in process and returns stdout and the exit code.
+// cliEnv is the environment the CLI runs in, as "KEY=value" lines; no
+// configuration file is read. Tests inject it instead of changing the
+// process environment, so that they can run in parallel.
+type cliEnv []string
+
+// with returns e with more variables.
+func (e cliEnv) with(kv ...string) cliEnv { return append(slices.Clip(e), kv...) }
+
+// run runs the CLI in process with no configuration and returns stdout and
+// the exit code.
 func run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	out, _, code := runFull(t, args...)
+	return cliEnv(nil).run(t, args...)
+}
+
+// runFull is run that also returns stderr.
+func runFull(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	return cliEnv(nil).runFull(t, args...)
+}
+
+func (e cliEnv) run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, _, code := e.runFull(t, args...)
 	return out, code
 }
 
-// runFull runs the CLI in process and returns stdout, stderr and the exit
-// code.
-func runFull(t *testing.T, args ...string) (string, string, int) {
+// runFull runs the CLI in process in e and returns stdout, stderr and the
+// exit code.
+func (e cliEnv) runFull(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	app := newApp()
-	var out, errOut bytes.Buffer
+	app := newApp(services.LoadOpts{Environ: e})
+	var out, errOut syncBuffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	stderr, osArgs := os.Stderr, os.Args
-	// urfave/cli reads os.Args for shell completion.
-	os.Args = append([]string{"osism"}, args...)
-	defer func() { os.Args = osArgs }()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	os.Stderr = w
-	code := exitCode(app.RunContext(context.Background(), append([]string{"osism"}, args...)))
-	os.Stderr = stderr
-	require.NoError(t, w.Close())
-	var msg bytes.Buffer
-	_, _ = msg.ReadFrom(r)
-	all := errOut.String() + msg.String()
-	t.Logf("stderr: %s", all)
-	return out.String(), all, code
+	if slices.Contains(args, "--generate-bash-completion") {
+		// urfave/cli reads os.Args for shell completion; such a test is
+		// not parallel.
+		osArgs := os.Args
+		os.Args = append([]string{"osism"}, args...)
+		defer func() { os.Args = osArgs }()
+	}
+	code := exitCode(&errOut, app.RunContext(context.Background(), append([]string{"osism"}, args...)))
+	t.Logf("stderr: %s", errOut.String())
+	return out.String(), errOut.String(), code
 }
 
 func TestExitCodes(t *testing.T) {

@@ -10,33 +10,38 @@ import (
 	"github.com/osism/go-osism/netbox"
 )
 
-// netboxConnFlags configure the NetBox client from flags and the
-// environment. The token has no default shown, so help never prints it.
+// netboxConnFlags override the netbox section of the configuration
+// (netbox.url, NETBOX_URL, ...). The token has no default shown, so help
+// never prints it.
 func netboxConnFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "url", Usage: "NetBox URL", EnvVars: []string{"NETBOX_URL"}},
-		&cli.StringFlag{Name: "token", Usage: "NetBox API token (v1, or v2 nbt_...)", EnvVars: []string{"NETBOX_TOKEN"}},
-		&cli.StringFlag{Name: "token-file", Usage: "file holding the NetBox API token", EnvVars: []string{"NETBOX_TOKEN_FILE"}},
+		&cli.StringFlag{Name: "url", Usage: "NetBox URL (default netbox.url, NETBOX_URL)"},
+		&cli.StringFlag{Name: "token", Usage: "NetBox API token, v1 or v2 nbt_... (default netbox.token, NETBOX_TOKEN)"},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding the NetBox API token (default netbox.token_file, NETBOX_TOKEN_FILE)"},
 		&cli.BoolFlag{Name: "insecure", Usage: "do not verify NetBox's TLS certificate"},
 		&cli.DurationFlag{Name: "timeout", Usage: "timeout of one request", Value: 30 * time.Second},
 	}
 }
 
 func netboxClient(c *cli.Context) (*netbox.Client, error) {
-	if c.String("url") == "" {
+	nc := config(c).NetBox
+	if c.IsSet("url") {
+		nc.URL = c.String("url")
+	}
+	if c.IsSet("token") || c.IsSet("token-file") {
+		nc.Token, nc.TokenFile = c.String("token"), c.String("token-file")
+	}
+	if c.IsSet("insecure") {
+		nc.InsecureSkipVerify = c.Bool("insecure")
+	}
+	if nc.URL == "" {
 		return nil, usagef("no NetBox URL: set --url or NETBOX_URL")
 	}
-	if c.String("token") == "" && c.String("token-file") == "" {
+	if nc.Token == "" && nc.TokenFile == "" {
 		return nil, usagef("no NetBox token: set --token, --token-file, NETBOX_TOKEN or NETBOX_TOKEN_FILE")
 	}
-	cl, err := netbox.New(netbox.Config{
-		URL:                c.String("url"),
-		Token:              c.String("token"),
-		TokenFile:          c.String("token-file"),
-		InsecureSkipVerify: c.Bool("insecure"),
-		Timeout:            c.Duration("timeout"),
-		MaxRetries:         2,
-	})
+	nc.Timeout, nc.MaxRetries = c.Duration("timeout"), 2
+	cl, err := netbox.New(nc)
 	if errors.Is(err, netbox.ErrInvalidConfig) {
 		return nil, usageError{err}
 	}

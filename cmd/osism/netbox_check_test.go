@@ -6,10 +6,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
 )
 
 func TestNetboxCheckAndSetup(t *testing.T) {
+	t.Parallel()
 	srv := netboxtest.New(t)
 	args := []string{"--url", srv.URL(), "--token", srv.Token()}
 
@@ -40,4 +42,12 @@ func TestNetboxCheckAndSetup(t *testing.T) {
 	require.Equal(t, exitFailure, code, "a wrong token fails")
 	_, code = run(t, "netbox", "check")
 	require.Equal(t, exitUsage, code, "no URL is a usage error")
+
+	// The netbox section comes from the environment (or a file) when no
+	// flag is given.
+	env := cliEnv{netbox.EnvURL + "=" + srv.URL(), netbox.EnvToken + "=" + srv.Token()}
+	_, code = env.run(t, "netbox", "check")
+	require.Equal(t, exitOK, code)
+	_, code = env.run(t, "netbox", "check", "--token", "0123456789abcdef0123456789abcdef01234567")
+	require.Equal(t, exitFailure, code, "a flag wins over the environment")
 }

@@ -7,43 +7,36 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/services"
-	"github.com/osism/go-osism/statemachine"
 	"github.com/osism/go-osism/switchcfg"
 )
 
-// fabric builds the fabric of the configuration, with NetBox from
-// NETBOX_URL and NETBOX_TOKEN; close releases the bus it locks with.
+// fabric builds the fabric of the configuration; with a broker, devices
+// and switches are locked on the bus. close releases the bus.
 func fabric(c *cli.Context) (*services.Fabric, func(), error) {
-	cfg, err := osism.LoadConfig()
+	cfg := config(c)
+	nb, err := netbox.New(cfg.NetBox)
 	if err != nil {
-		return nil, nil, err
-	}
-	nb, err := netbox.New(netbox.ConfigFromEnv())
-	if err != nil {
-		return nil, nil, fmt.Errorf("netbox (NETBOX_URL, NETBOX_TOKEN): %w", err)
+		return nil, nil, fmt.Errorf("netbox (netbox.url and a token, or NETBOX_URL and NETBOX_TOKEN): %w", err)
 	}
 	closeFn := func() {}
-	var locker statemachine.Locker
-	if !cfg.Standalone() {
-		client, err := osism.Dial(c.Context, cfg)
-		if err != nil {
+	var client *osism.Client
+	if !cfg.Bus.Standalone() {
+		if client, err = osism.Dial(c.Context, cfg.Bus); err != nil {
 			return nil, nil, err
 		}
-		locker, closeFn = services.StateLocker(client, 30*time.Second), func() { _ = client.Close() }
+		closeFn = func() { _ = client.Close() }
 	}
-	f, err := services.NewFabric(cfg.Fabric, nb, locker, quietLogger())
+	f, err := services.NewFabric(cfg.Fabric, nb, client, quietLogger(c))
 	if err != nil {
 		closeFn()
 		return nil, nil, err
@@ -113,7 +106,7 @@ func netboxDeployCommand() *cli.Command {
 			formatFlag("log", "json"),
 		},
 		Action: onSwitches(func(c *cli.Context, f *services.Fabric, sws []string) error {
-			res, err := f.Deployer.Deploy(c.Context, sws, c.Bool("dry-run"))
+			res, err := f.Deployer.Deploy(c.Context, sws, &switchcfg.DeployOpts{DryRun: c.Bool("dry-run")})
 			if c.String("format") == "json" {
 				if perr := printJSON(c.App.Writer, res); perr != nil {
 					return perr
@@ -190,7 +183,7 @@ func netboxHistoryCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			repo, err := stateRepo()
+			repo, err := stateRepo(c)
 			if err != nil {
 				return err
 			}
@@ -224,14 +217,10 @@ func netboxHistoryCommand() *cli.Command {
 }
 
 // stateRepo opens the state repository of the configuration.
-func stateRepo() (*switchcfg.Repo, error) {
-	cfg, err := osism.LoadConfig()
-	if err != nil {
-		return nil, err
-	}
-	dir := cfg.Fabric.StateDir
+func stateRepo(c *cli.Context) (*switchcfg.Repo, error) {
+	dir := config(c).Fabric.Switches.StateDir
 	if dir == "" {
-		dir = services.DefaultSwitchStateDir
+		dir = switchcfg.DefaultStateDir
 	}
 	return switchcfg.OpenRepo(dir)
 }
@@ -288,18 +277,16 @@ func netboxConnectCommand() *cli.Command {
 			if c.String("state") == "" {
 				return usagef("connect: --state is required")
 			}
-			cfg, err := osism.LoadConfig()
-			if err != nil {
-				return err
-			}
+			cfg := config(c)
 			collection := c.String("collection")
 			if collection == "" {
-				collection = cfg.Fabric.Collection
+				collection = cfg.Fabric.DesiredState.Collection
 			}
 			var devices []string
+			var err error
 			switch {
 			case c.Bool("all") && c.NArg() == 0:
-				if devices, err = collectionDevices(cfg.Fabric.DesiredStateDir, collection); err != nil {
+				if devices, err = collectionDevices(cfg.Fabric.DesiredState.Dir, collection); err != nil {
 					return err
 				}
 			case !c.Bool("all") && c.NArg() == 1:
@@ -307,10 +294,10 @@ func netboxConnectCommand() *cli.Command {
 			default:
 				return usagef("connect: expected one DEVICE, or --all")
 			}
-			if c.Bool("no-wait") && cfg.Standalone() {
+			if c.Bool("no-wait") && cfg.Bus.Standalone() {
 				return usagef("connect --no-wait needs a broker (set %s): without one the task runs inside this command", osism.EnvBrokerURL)
 			}
-			bus, err := services.StartStandalone(c.Context, cfg, &services.StandaloneOpts{Logger: quietLogger(), Concurrency: 8,
+			bus, err := services.OpenBus(c.Context, cfg, &services.BusOpts{Logger: quietLogger(c), Concurrency: 8,
 				Queues: []osism.Queue{osism.QueueNetBox}})
 			if err != nil {
 				return err
@@ -398,37 +385,7 @@ func waitAll(ctx context.Context, client *osism.Client, devices, ids []string, w
 // the top-level keys of its <state>.yaml files and its device directories.
 func collectionDevices(dir, collection string) ([]string, error) {
 	if dir == "" || collection == "" {
-		return nil, usagef("connect --all: set fabric.desired_state_dir (%s) and a collection", osism.EnvDesiredStateDir)
+		return nil, usagef("connect --all: set fabric.desired_state_dir (%s) and a collection", netbox.EnvDesiredStateDir)
 	}
-	root := filepath.Join(dir, collection)
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fmt.Errorf("collection %s: %w", collection, err)
-	}
-	var out []string
-	add := func(n string) {
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	for _, e := range entries {
-		switch {
-		case e.IsDir():
-			add(e.Name())
-		case strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml"):
-			b, err := os.ReadFile(filepath.Join(root, e.Name()))
-			if err != nil {
-				return nil, err
-			}
-			var m map[string]any
-			if err := yaml.Unmarshal(b, &m); err != nil {
-				return nil, fmt.Errorf("collection %s: %s: %w", collection, e.Name(), err)
-			}
-			for k := range m {
-				add(k)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+	return netbox.CollectionDevices(dir, collection)
 }

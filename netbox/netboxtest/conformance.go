@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 )
 
 // Violation is an answer of the double that NetBox's OpenAPI schema does not allow.
@@ -57,37 +56,22 @@ func kindSchema(k *kind) *KindSchema {
 	return &KindSchema{Name: k.name, Schema: k.schema, Brief: k.brief, BriefFields: slices.Clone(k.briefSet)}
 }
 
-// Checker validates answers against NetBox's OpenAPI schema; package conformance provides it.
+// Checker validates the answers of a Server (see WithChecker). Package
+// github.com/osism/go-osism/netbox/netboxtest/conformance provides the one against NetBox's OpenAPI
+// schema, conformance.New(); it is a package of its own so that programs which start the double do
+// not link the OpenAPI libraries.
 type Checker interface {
-	// Load prepares the schema; Start calls it once per server with WithConformance, so it should
-	// do the work only once per process.
+	// Load prepares the checker; Start calls it once per server, so a checker that loads a schema
+	// should do that work only once per process.
 	Load() error
 	// Check returns what in the answer does not match the schema (nothing when it conforms) and the
-	// schema's operationId, when the operation is known.
+	// schema's operationId, when the operation is known. It is called from the server's handlers,
+	// possibly from several goroutines at once.
 	Check(a Answer) (messages []string, operationID string)
 }
 
-var (
-	checkerMu sync.Mutex
-	checker   Checker
-)
-
-// RegisterChecker sets the Checker that WithConformance uses; the last registration wins. Package
-// conformance calls it in its init function.
-func RegisterChecker(c Checker) {
-	checkerMu.Lock()
-	defer checkerMu.Unlock()
-	checker = c
-}
-
-func registeredChecker() Checker {
-	checkerMu.Lock()
-	defer checkerMu.Unlock()
-	return checker
-}
-
-// errNoChecker is what Start returns for WithConformance when no Checker is registered.
-var errNoChecker = errors.New(`netboxtest: WithConformance needs the schema checker: import _ "github.com/osism/go-osism/netbox/netboxtest/conformance"`)
+// errNilChecker is what Start returns for WithChecker(nil).
+var errNilChecker = errors.New("netboxtest: WithChecker(nil): want a Checker, e.g. conformance.New() from github.com/osism/go-osism/netbox/netboxtest/conformance")
 
 func (s *Server) check(r *http.Request, info answerInfo, rec *recorder) {
 	status := rec.status
@@ -105,4 +89,11 @@ func (s *Server) check(r *http.Request, info answerInfo, rec *recorder) {
 	for _, m := range msgs {
 		s.violations = append(s.violations, Violation{Method: r.Method, Path: a.RequestURI, Status: status, Operation: opID, Message: m})
 	}
+}
+
+// SchemaViolations returns the violations the checker of WithChecker reported.
+func (s *Server) SchemaViolations() []Violation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Violation(nil), s.violations...)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/netbox/netboxtest"
-	_ "github.com/osism/go-osism/netbox/netboxtest/conformance"
+	"github.com/osism/go-osism/netbox/netboxtest/conformance"
 )
 
 // endpointCase is one endpoint with bodies that create, patch and (for PUT) fully write an object.
@@ -84,7 +84,7 @@ func endpointCases() []endpointCase {
 // TestConformance makes every request the project makes and requires that no answer violates
 // NetBox's OpenAPI schema; New fails the test at cleanup on any violation as well.
 func TestConformance(t *testing.T) {
-	s := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithConformance())
+	s := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithChecker(conformance.New()))
 	c := newClient(t, s)
 
 	c.object(http.MethodGet, "/api/status/", nil, http.StatusOK)

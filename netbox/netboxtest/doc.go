@@ -12,10 +12,10 @@
 //
 // In a test, New starts a server on 127.0.0.1 and closes it at cleanup:
 //
-//	import _ "github.com/osism/go-osism/netbox/netboxtest/conformance" // for WithConformance
+//	import "github.com/osism/go-osism/netbox/netboxtest/conformance"
 //
-//	s := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithConformance())
-//	client := netbox.New(s.URL(), s.Token())
+//	s := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithChecker(conformance.New()))
+//	client, err := netbox.New(netbox.Config{URL: s.URL(), Token: s.Token()})
 //
 // Outside tests (the dev mode, benchmark programs, the README's demo) use Start and Close. The
 // server starts empty, from the embedded sample fabric (SampleFabric: site dc1, leaf-1 and leaf-2
@@ -67,18 +67,33 @@
 //
 // # Conformance
 //
-// WithConformance validates every answer: the status must be one the operation declares (errors
-// are checked against NetBox's error shapes, which the schema does not describe), and the body
-// must match the operation's response schema. Brief answers are checked against the model's Brief*
-// component, list POSTs item by item. The checker lives in package
-// github.com/osism/go-osism/netbox/netboxtest/conformance, which a test that uses WithConformance
-// imports for its side effect (blank import); without it Start returns an error naming the import.
-// It is a package of its own so that programs which start the double (osism demo) do not link the
-// OpenAPI and JSON Schema libraries; RegisterChecker, Checker, Answer and KindSchema are the hook
-// between the two. The schema is loaded once per process (conformance.SchemaLoadTime says how long
-// that took; NETBOXTEST_OPENAPI, conformance.SchemaEnv, overrides where it is read from) and
-// loosened by exactly the ways real NetBox departs from it: an unset choice field is null,
-// cable_end is null on an uncabled interface, a blank optional string is "" even where a pattern is
-// given, and unset custom fields are null. It is also tightened: a field the schema does not know
-// is a violation. New fails the test at cleanup if any answer violated the schema.
+// WithChecker(conformance.New()) validates every answer: the status must be one the operation
+// declares (errors are checked against NetBox's error shapes, which the schema does not describe),
+// and the body must match the operation's response schema. Brief answers are checked against the
+// model's Brief* component, list POSTs item by item. The checker lives in package
+// github.com/osism/go-osism/netbox/netboxtest/conformance, a package of its own so that programs
+// which start the double (osism demo) do not link the OpenAPI and JSON Schema libraries; Checker,
+// Answer and KindSchema are the interface between the two, and any Checker may be passed. The
+// schema is loaded once per process (conformance.SchemaLoadTime says how long that took;
+// NETBOXTEST_OPENAPI, conformance.SchemaEnv, overrides where it is read from) and loosened by
+// exactly the ways real NetBox departs from it: an unset choice field is null, cable_end is null on
+// an uncabled interface, a blank optional string is "" even where a pattern is given, and unset
+// custom fields are null. It is also tightened: a field the schema does not know is a violation.
+// SchemaViolations lists what the checker reported, and New fails the test at cleanup if there is
+// anything.
+//
+// # Files
+//
+//   - server.go: Server, its options (With...), New, Start, Close, URL and the tokens.
+//   - faults.go: fault injection (FailNext, SetFailureRate, SetLatency) and request counters.
+//   - serve.go: routing of a request to its endpoint, authentication, error answers.
+//   - serve_list.go: lists: filters, ordering, paging, field selection.
+//   - serve_write.go: POST, PUT, PATCH and DELETE, one object and in bulk.
+//   - write.go: decoding and validating written bodies as NetBox's serializers and models do.
+//   - store.go: the in-memory tables and transactions; kinds.go: the object types served;
+//     filter.go: NetBox's filters; render.go: answers as NetBox renders them;
+//     choices_gen.go: NetBox's choice sets.
+//   - fixture.go and sample_fabric.yaml: fixtures and the sample fabric; generate.go: WithDevices;
+//     inspect.go: reading and changing the state from a test (Get, Find, Create, ...).
+//   - conformance.go: Checker, Answer, KindSchema and Violation, the interface to a schema checker.
 package netboxtest

@@ -89,6 +89,5 @@ devices:
 `))
 	fmt.Println(strings.Split(err.Error(), " (")[0])
 	// Output:
-	// fixture: yaml: unmarshal errors:
-	//   line 7: unknown key "rol" in Device
+	// fixture: yaml: construct errors: line 7: unknown key "rol" in Device
 }

@@ -3,6 +3,7 @@ package netboxtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -518,21 +519,30 @@ func TestHelpers(t *testing.T) {
 	require.Equal(t, 8, p.Count, "and so do their cables")
 }
 
-// TestConformanceNeedsChecker: without package conformance imported, WithConformance is an error
-// that names the import. The test binary links conformance (the external tests import it), so the
-// test unregisters it for its duration; it must not run in parallel with tests that use it.
-func TestConformanceNeedsChecker(t *testing.T) {
-	saved := registeredChecker()
-	RegisterChecker(nil)
-	t.Cleanup(func() { RegisterChecker(saved) })
-
-	_, err := Start(WithConformance())
-	require.ErrorIs(t, err, errNoChecker)
-	require.EqualError(t, err, `netboxtest: WithConformance needs the schema checker: import _ "github.com/osism/go-osism/netbox/netboxtest/conformance"`)
+// TestNilChecker: WithChecker(nil) is an error that names the checker to use; without WithChecker
+// no checker is needed.
+func TestNilChecker(t *testing.T) {
+	t.Parallel()
+	_, err := Start(WithChecker(nil))
+	require.ErrorIs(t, err, errNilChecker)
+	require.EqualError(t, err, `netboxtest: WithChecker(nil): want a Checker, e.g. conformance.New() from github.com/osism/go-osism/netbox/netboxtest/conformance`)
 
 	s, err := Start()
-	require.NoError(t, err, "without WithConformance no checker is needed")
+	require.NoError(t, err, "without WithChecker no checker is needed")
 	s.Close()
+}
+
+// loadFailure is a Checker whose Load fails.
+type loadFailure struct{ fakeChecker }
+
+func (*loadFailure) Load() error { return errors.New("no schema here") }
+
+// TestCheckerLoadError: Start fails with the error of the checker's Load and serves nothing.
+func TestCheckerLoadError(t *testing.T) {
+	t.Parallel()
+	s, err := Start(WithChecker(&loadFailure{}))
+	require.EqualError(t, err, "no schema here")
+	require.Nil(t, s)
 }
 
 // fakeChecker records the answers it is given and reports each as a violation.
@@ -550,15 +560,12 @@ func (f *fakeChecker) Check(a Answer) ([]string, string) {
 	return []string{"fake"}, "fake_op"
 }
 
-// TestCheckerHook: the registered Checker sees every answer with what it needs to pick the schema,
-// and what it reports becomes a Violation. Not parallel: it swaps the registered checker.
+// TestCheckerHook: the Checker of WithChecker sees every answer with what it needs to pick the
+// schema, and what it reports becomes a Violation.
 func TestCheckerHook(t *testing.T) {
-	saved := registeredChecker()
+	t.Parallel()
 	fake := &fakeChecker{}
-	RegisterChecker(fake)
-	t.Cleanup(func() { RegisterChecker(saved) })
-
-	s, err := Start(WithSampleFabric(), WithConformance())
+	s, err := Start(WithSampleFabric(), WithChecker(fake))
 	require.NoError(t, err)
 	defer s.Close()
 	c := newClient(t, s)

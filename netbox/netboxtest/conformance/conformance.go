@@ -1,17 +1,17 @@
 // Package conformance checks the answers of the NetBox test double (package netboxtest) against
-// NetBox's OpenAPI schema. It registers itself with netboxtest when imported, so a test that uses
-// netboxtest.WithConformance imports it for its side effect:
+// NetBox's OpenAPI schema. New returns the checker; a test passes it to the double as an option:
 //
-//	import _ "github.com/osism/go-osism/netbox/netboxtest/conformance"
+//	s := netboxtest.New(t, netboxtest.WithSampleFabric(), netboxtest.WithChecker(conformance.New()))
 //
-// Without the import, netboxtest.Start fails for WithConformance. The checker is a package of its own
-// so that programs which start the double outside tests (osism demo) do not link the OpenAPI and
-// JSON Schema libraries, whose initialisation costs milliseconds at every start.
+// and fails at cleanup if any answer violated the schema. The checker is a package of its own so
+// that programs which start the double outside tests (osism demo) do not link the OpenAPI and JSON
+// Schema libraries, whose initialisation costs milliseconds at every start.
 //
 // The schema is the api/openapi.yaml of the go-netbox module the project requires (found with
 // go list -m; the environment variable named by SchemaEnv overrides it). It is loaded once per
-// process, on the first server with WithConformance, and loosened by exactly the ways real NetBox
-// departs from it, see netboxtest's package documentation.
+// process, by the first server started with a checker of this package, whichever checker value it
+// is given, and loosened by exactly the ways real NetBox departs from it, see netboxtest's package
+// documentation.
 package conformance
 
 import (
@@ -33,7 +33,9 @@ import (
 	"github.com/osism/go-osism/netbox/netboxtest"
 )
 
-func init() { netboxtest.RegisterChecker(checker{}) }
+// New returns the checker for netboxtest.WithChecker. Every checker shares the schema, which is
+// loaded once per process.
+func New() netboxtest.Checker { return checker{} }
 
 // checker is the netboxtest.Checker of this package.
 type checker struct{}
@@ -63,7 +65,7 @@ var (
 )
 
 // SchemaLoadTime returns how long loading and preparing NetBox's OpenAPI schema took; it is loaded
-// once per process, on the first server started with netboxtest.WithConformance.
+// once per process, by the first server started with a checker of this package (or by this call).
 func SchemaLoadTime() time.Duration {
 	_, d, _ := loadSchema()
 	return d

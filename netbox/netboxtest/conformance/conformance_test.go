@@ -74,10 +74,10 @@ func TestConformanceCatchesMismatch(t *testing.T) {
 	})
 }
 
-// TestRegistered checks that importing the package registers its checker: a server with
-// WithConformance starts, and its answers conform.
-func TestRegistered(t *testing.T) {
-	s, err := netboxtest.Start(netboxtest.WithSampleFabric(), netboxtest.WithConformance())
+// TestNew checks that New's checker plugs into the double: a server with WithChecker(New()) starts,
+// and its answers conform.
+func TestNew(t *testing.T) {
+	s, err := netboxtest.Start(netboxtest.WithSampleFabric(), netboxtest.WithChecker(New()))
 	require.NoError(t, err)
 	defer s.Close()
 	resp, err := http.Get(s.URL() + "/api/dcim/devices/")

@@ -101,6 +101,10 @@ func run(rounds, tasks, submitters, concurrency, lines int, syncAlways, tcp, mem
 	if err != nil {
 		return err
 	}
+	handlers, err := services.BuiltinHandlers(services.DefaultConfig())
+	if err != nil {
+		return err
+	}
 	startWorkers := func(n int) (stop func(), err error) {
 		wctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
@@ -111,7 +115,7 @@ func run(rounds, tasks, submitters, concurrency, lines int, syncAlways, tcp, mem
 				return nil, err
 			}
 			r, err := c.NewRunner(osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: concurrency},
-				Workers: services.Handlers(osism.Config{}), ID: fmt.Sprintf("bench-%d", i), Logger: quiet})
+				Handlers: handlers, ID: fmt.Sprintf("bench-%d", i), Logger: quiet})
 			if err != nil {
 				cancel()
 				return nil, err
@@ -265,11 +269,11 @@ func idleRSS(ctx context.Context, url string, c *osism.Client) (int64, error) {
 	defer func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ws, err := c.Workers(ctx)
+		ws, err := c.Runners(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if slices.ContainsFunc(ws, func(w osism.WorkerInfo) bool { return w.PID == cmd.Process.Pid }) {
+		if slices.ContainsFunc(ws, func(w osism.RunnerInfo) bool { return w.PID == cmd.Process.Pid }) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -295,7 +299,7 @@ func idleRSS(ctx context.Context, url string, c *osism.Client) (int64, error) {
 func idleWorker(url string) int {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
-	c, err := osism.Dial(ctx, osism.Config{Broker: osism.BrokerConfig{URL: url}})
+	c, err := osism.Dial(ctx, osism.Config{Broker: osism.ConnConfig{URL: url}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

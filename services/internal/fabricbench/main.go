@@ -32,7 +32,6 @@ import (
 
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
-	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/services"
 	"github.com/osism/go-osism/statemachine"
 	"github.com/osism/go-osism/switchcfg"
@@ -124,8 +123,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	f, err := services.NewFabric(osism.FabricConfig{DesiredStateDir: desiredDir, Collection: collection, StateDir: stateDir,
-		MaxSessions: o.maxSessions}, nb, nil, quiet)
+	var fcfg services.FabricConfig
+	fcfg.DesiredState = netbox.DesiredStateConfig{Dir: desiredDir, Collection: collection}
+	fcfg.Switches = switchcfg.Config{StateDir: stateDir, MaxSessions: o.maxSessions}
+	f, err := services.NewFabric(fcfg, nb, nil, quiet)
 	if err != nil {
 		return err
 	}

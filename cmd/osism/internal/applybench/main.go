@@ -20,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/osism/go-osism/ansible"
 	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/services"
 )
@@ -74,11 +75,11 @@ func run(rounds, helps int, bin string) error {
 			return err
 		}
 	}
-	acfg := osism.AnsibleConfig{ConfigurationDir: conf, PlaybooksDir: filepath.Join(dir, "playbooks")}
+	acfg := ansible.Config{ConfigurationDir: conf, PlaybooksDir: filepath.Join(dir, "playbooks")}
 	env := append(os.Environ(),
-		osism.EnvConfigFile+"="+filepath.Join(dir, "none.yaml"),
-		osism.EnvConfigurationDir+"="+acfg.ConfigurationDir,
-		osism.EnvPlaybooksDir+"="+acfg.PlaybooksDir,
+		services.EnvConfigFile+"="+filepath.Join(dir, "none.yaml"),
+		ansible.EnvConfigurationDir+"="+acfg.ConfigurationDir,
+		ansible.EnvPlaybooksDir+"="+acfg.PlaybooksDir,
 		osism.EnvBrokerURL+"=",
 	)
 
@@ -117,14 +118,18 @@ func run(rounds, helps int, bin string) error {
 	defer b.Shutdown()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := osism.Config{Broker: osism.BrokerConfig{URL: b.URL()}, Tasks: osism.TaskConfig{Storage: osism.StorageMemory}, Ansible: acfg}
-	client, err := osism.Dial(ctx, cfg)
+	cfg := services.Config{Bus: osism.Config{Broker: osism.ConnConfig{URL: b.URL()}, Tasks: osism.TaskConfig{Storage: osism.StorageMemory}}, Ansible: acfg}
+	client, err := osism.Dial(ctx, cfg.Bus)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	handlers, err := services.BuiltinHandlers(cfg)
+	if err != nil {
+		return err
+	}
 	w, err := services.NewWorker(client, services.WorkerConfig{Queues: map[osism.Queue]int{osism.QueueOSISMAnsible: 1},
-		Workers: services.Handlers(cfg), Logger: quiet})
+		Handlers: handlers, Logger: quiet})
 	if err != nil {
 		return err
 	}

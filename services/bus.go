@@ -11,11 +11,11 @@ import (
 	"github.com/osism/go-osism/osism"
 )
 
-// Standalone is a bus for the duration of one CLI command: with a broker
-// URL configured it is just a client of that broker; without one it is an
-// embedded in-memory broker that listens on no port and an in-process
-// worker for every queue.
-type Standalone struct {
+// Bus is the bus of one command: with a broker URL configured, a client
+// of that broker, whose workers run the tasks; without one (standalone
+// mode), an embedded in-memory broker that listens on no port and an
+// in-process worker for the command's queues. Embedded tells which.
+type Bus struct {
 	// Client submits and follows tasks.
 	Client *osism.Client
 
@@ -25,36 +25,36 @@ type Standalone struct {
 	done   chan error
 }
 
-// StandaloneOpts are the knobs of [StartStandalone]; nil means defaults.
-type StandaloneOpts struct {
-	// Workers are the in-process handlers; default Handlers(cfg).
-	Workers *osism.Workers
+// BusOpts are the knobs of [OpenBus]; nil means defaults.
+type BusOpts struct {
+	// Handlers are the in-process handlers; default BuiltinHandlers(cfg).
+	Handlers *osism.Registry
 	// Concurrency per queue of the in-process worker; default 1.
 	Concurrency int
 	// Queues the in-process worker serves; default every built-in queue
-	// and every queue of Workers. A command that knows its queues starts
+	// and every queue of Handlers. A command that knows its queues starts
 	// faster with just those.
 	Queues []osism.Queue
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
 
-// StartStandalone connects to cfg's broker, or starts an embedded one with
+// OpenBus connects to cfg's broker, or starts an embedded one with
 // a worker when cfg has no broker URL. Close ends what it started.
-func StartStandalone(ctx context.Context, cfg osism.Config, opts *StandaloneOpts) (*Standalone, error) {
+func OpenBus(ctx context.Context, cfg Config, opts *BusOpts) (*Bus, error) {
 	if opts == nil {
-		opts = &StandaloneOpts{}
+		opts = &BusOpts{}
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	if !cfg.Standalone() {
-		c, err := osism.Dial(ctx, cfg)
+	if !cfg.Bus.Standalone() {
+		c, err := osism.Dial(ctx, cfg.Bus)
 		if err != nil {
 			return nil, err
 		}
-		return &Standalone{Client: c}, nil
+		return &Bus{Client: c}, nil
 	}
 	b, err := NewBroker(BrokerConfig{Name: "standalone", NoListen: true, Memory: true, Logger: log})
 	if err != nil {
@@ -63,22 +63,24 @@ func StartStandalone(ctx context.Context, cfg osism.Config, opts *StandaloneOpts
 	if err := b.Start(); err != nil {
 		return nil, err
 	}
-	s := &Standalone{broker: b}
-	fail := func(err error) (*Standalone, error) {
+	s := &Bus{broker: b}
+	fail := func(err error) (*Bus, error) {
 		_ = s.Close()
 		return nil, err
 	}
 	if s.nc, err = b.Connect(); err != nil {
 		return fail(fmt.Errorf("standalone: %w", err))
 	}
-	tasks := cfg.Tasks
+	tasks := cfg.Bus.Tasks
 	tasks.Storage, tasks.Replicas = osism.StorageMemory, 1
 	if s.Client, err = osism.NewClient(ctx, s.nc, &osism.ClientOpts{Tasks: tasks, Logger: log}); err != nil {
 		return fail(fmt.Errorf("standalone: %w", err))
 	}
-	ws := opts.Workers
+	ws := opts.Handlers
 	if ws == nil {
-		ws = Handlers(cfg)
+		if ws, err = BuiltinHandlers(cfg); err != nil {
+			return fail(err)
+		}
 	}
 	conc := max(opts.Concurrency, 1)
 	queues := map[osism.Queue]int{}
@@ -89,7 +91,7 @@ func StartStandalone(ctx context.Context, cfg osism.Config, opts *StandaloneOpts
 	for _, q := range qs {
 		queues[q] = conc
 	}
-	r, err := s.Client.NewRunner(osism.RunnerConfig{Queues: queues, Workers: ws, ID: "standalone", Logger: log, Grace: 5 * time.Second})
+	r, err := s.Client.NewRunner(osism.RunnerConfig{Queues: queues, Handlers: ws, ID: "standalone", Logger: log, Grace: 5 * time.Second})
 	if err != nil {
 		return fail(err)
 	}
@@ -100,11 +102,11 @@ func StartStandalone(ctx context.Context, cfg osism.Config, opts *StandaloneOpts
 }
 
 // Embedded reports whether the bus runs inside this process.
-func (s *Standalone) Embedded() bool { return s.broker != nil }
+func (s *Bus) Embedded() bool { return s.broker != nil }
 
 // Close stops the worker and the broker (when embedded) and closes the
 // client.
-func (s *Standalone) Close() error {
+func (s *Bus) Close() error {
 	var errs []error
 	if s.stop != nil {
 		s.stop()
