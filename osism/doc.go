@@ -32,7 +32,15 @@
 // pulls the tasks of its queues and runs the handlers with a concurrency per
 // queue; it stops gracefully when its context ends.
 //
-// The embedded broker, the worker service and the standalone mode (a broker
-// and a worker inside one CLI command) are in package services; a bus for
-// tests is in services/osismtest.
+// The configuration of the bus is [Config] (broker, tasks, queues); it is
+// one section of services.Config, which composes the sections of every
+// package, and [ConfigFromEnv] reads it alone from the environment. Locks
+// fail at once when held ([ErrLocked], the same value as
+// statemachine.ErrLocked) or wait with backoff ([Client.AcquireWait]).
+//
+// The embedded broker, the worker service and the bus of one command (an
+// embedded broker and a worker inside a CLI command when no broker is
+// configured) are in package services; an embedded bus for tests,
+// examples and development is package osism/osismtest, which needs
+// nothing of the project's domain.
 package osism

@@ -7,9 +7,8 @@ import (
 
 // NoopArgs is the built-in task that does nothing but write Lines lines of
 // output; it checks that a queue's workers are alive and measures the bus.
+// It goes to conductor; SubmitOpts.Queue sends it to another queue.
 type NoopArgs struct {
-	// Q is the queue; default conductor.
-	Q Queue `json:"queue,omitempty"`
 	// Lines is how many output lines to write.
 	Lines int `json:"lines,omitempty"`
 }
@@ -17,13 +16,8 @@ type NoopArgs struct {
 // Kind is "osism.noop".
 func (NoopArgs) Kind() string { return "osism.noop" }
 
-// Queue is Q, or conductor.
-func (a NoopArgs) Queue() Queue {
-	if a.Q == "" {
-		return QueueConductor
-	}
-	return a.Q
-}
+// Queue is conductor.
+func (NoopArgs) Queue() Queue { return QueueConductor }
 
 // The built-in kinds that run Ansible, one per environment family, each on
 // its environment's queue as upstream: ansible.run (osism-ansible) for
@@ -113,8 +107,10 @@ type NetBoxConnectArgs struct {
 	// Collection names the desired-state collection; default from the
 	// fabric configuration.
 	Collection string `json:"collection,omitempty"`
-	// Enforce runs the transition even when the device is already in State
-	// or the edge is not allowed.
+	// Enforce starts the transition although the device is in transit:
+	// it then counts as being in the state it was moving to, and a device
+	// moving to State starts again at phase 1 (statemachine.TransitionOpts).
+	// A device already in State is left alone, enforced or not.
 	Enforce bool `json:"enforce,omitempty"`
 }
 

@@ -1,15 +1,40 @@
-// Package services holds the long-running loops of the OSISM manager: the
-// embedded broker, the workers, and (later) the API, beat, listener and
-// watchdog. Each is a value built from its configuration with a
-// Run(ctx) error method, and a [Group] runs several in one process and
-// stops all of them when one fails or the context ends, so that
-// `osism manager` is one process and `osism service NAME` runs one piece.
+// Package services holds the long-running loops of the OSISM manager and
+// the wiring of the domain packages to the bus. Each service is a value
+// built from its section of [Config] with a Run(ctx) error method, and a
+// [Group] runs several in one process and stops all of them when one
+// fails or the context ends, so that one process can run them all and
+// `osism service NAME` runs one. Today these are the [Broker] and the
+// [Worker]; the API, beat, listener, watchdog and reconciler services join
+// them the same way, each with its own section of Config.
+//
+// # Configuration
+//
+// [Config] composes the sections the packages own: the bus (osism.Config:
+// broker, tasks, queues), ansible.Config, netbox.Config and the fabric
+// ([FabricConfig]: netbox.DesiredStateConfig and switchcfg.Config).
+// [LoadConfig] reads it once: defaults, /etc/osism/osism.yaml, then
+// $OSISM_CONFIG or the user's file, then the environment with the
+// variable names upstream OSISM uses. Only [LoadOptsFromEnv] reads the
+// process environment; tests inject theirs through [LoadOpts].
+//
+// # Handlers and wiring
+//
+// [BuiltinHandlers] registers the built-in task kinds: osism.noop, the
+// Ansible kinds ([RegisterAnsible]: one run of a role at a time across all
+// workers, under a bus lock) and netbox.connect ([RegisterFabric]). A
+// [Fabric] wires NetBox, the state machine and the switches: its [Fabric.Hooks]
+// are netbox.DesiredStateHook for phase 1 and the switchcfg hooks for
+// phases 2 to 4, with the bus's locks ([StateLocker]) when a bus client is
+// given. [PlanApply] resolves what `osism apply` is asked into tasks, and
+// [Retry] runs a failed run again. [RunDemo] is the whole main job on
+// embedded defaults.
+//
+// # The bus of one command
 //
 // The [Broker] is nats-server in process with JetStream: persistent in a
 // store directory by default, in memory for tests, on loopback unless told
 // otherwise, and optionally one node of a cluster with routes to the
-// others. [Worker] runs the task handlers of some queues ([osism.Runner]),
-// and [OpenBus] gives a CLI command a broker and a worker of its
-// own when no broker URL is configured. [StateLocker] lends the bus's locks
-// to the device state machine.
+// others. [Worker] runs the task handlers of some queues ([osism.Runner]).
+// [OpenBus] gives a command its bus: a client of the configured broker, or,
+// when none is configured, an embedded one with a worker of its own.
 package services

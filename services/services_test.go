@@ -197,7 +197,7 @@ func TestStandalone(t *testing.T) {
 	s, err := services.OpenBus(ctx, services.DefaultConfig(), &services.BusOpts{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	require.True(t, s.Embedded())
-	res, err := s.Client.Submit(ctx, osism.NoopArgs{Lines: 3, Q: osism.QueueKollaAnsible}, nil)
+	res, err := s.Client.Submit(ctx, osism.NoopArgs{Lines: 3}, &osism.SubmitOpts{Queue: osism.QueueKollaAnsible})
 	require.NoError(t, err)
 	var out strings.Builder
 	code, err := s.Client.Follow(ctx, res.ID, &out, nil)

@@ -12,8 +12,11 @@
 //  4. compare what each switch runs with what NetBox says.
 //
 // The package knows nothing of NetBox or switches: each phase is served by
-// PhaseHooks that the caller supplies (the netbox and switchcfg packages
-// provide the real ones), several per phase if needed.
+// PhaseHooks that the caller supplies, several per phase if needed. The
+// real ones are netbox.DesiredStateHook (phase 1) and the switchcfg hooks
+// GenerateHook, DeployHook and CompareHook (phases 2 to 4), which
+// services.Fabric wires together; programs add hooks of their own to any
+// phase.
 //
 // # Recording and resuming
 //
@@ -54,5 +57,9 @@
 //
 // Observers receive PhaseStarted, PhaseProgress (reported by hooks through
 // Step.Progress), PhaseFinished, PhaseFailed and TransitionFinished events,
-// for progress output and metrics.
+// for progress output and metrics: those of the Machine's Config see every
+// transition, those of TransitionOpts only their own, so that a worker
+// keeps one Machine and writes each task's progress to that task's output.
+// LineObserver writes events as lines for people; ChannelObserver sends
+// them to a channel.
 package statemachine

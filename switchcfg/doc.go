@@ -1,8 +1,58 @@
-// Package switchcfg renders the configuration of the switches OSISM manages
-// from NetBox and Jinja2 templates, and keeps every rendered file in a git
-// state repository: phase 2 of a device transition ("generate the
-// configuration of every managed switch the device is wired to"), and what
-// deploying (phase 3) and comparing (phase 4) start from.
+// Package switchcfg is the configuration of the switches OSISM manages:
+// it renders it from NetBox and Jinja2 templates, keeps every rendered
+// file in a git state repository, deploys it over SSH and reads it back
+// to compare. These are phases 2 to 4 of a device transition ("generate
+// the configuration of every managed switch the device is wired to",
+// "deploy it", "compare what each switch runs with what NetBox says"), and
+// the package provides their hooks.
+//
+// # The phase hooks
+//
+// A [Deployer] ([NewDeployer] builds one from a [Config] and a NetBox
+// client) does the work; [GenerateHook], [DeployHook] and [CompareHook]
+// run it for a transition's device, and [Hooks] returns the three for a
+// statemachine.Config. Phase 2 asks NetBox for the managed switches the
+// device's cables reach and renders and commits them; phase 3 deploys
+// them; phase 4 checks that each runs the revision deployed to it (a
+// resumed phase 4 reads every switch anew) and fails with the report of
+// those that do not. The Deployer remembers a transition's switches from
+// phase 2 to phase 4, and asks NetBox again after a resume in another
+// process.
+//
+// # Deploying
+//
+// [Deployer.Deploy] brings each switch to its newest committed
+// configuration: it opens a session, reads what the switch runs, sends only
+// the difference, saves, reads back and moves the tag deployed/<switch>.
+// With DeployOpts.DryRun it reports the commands it would send.
+// [Deployer.Compare] compares what a switch runs with its newest render,
+// [Deployer.Verify] with the revision deployed to it, and
+// [Deployer.Rollback] commits an old revision anew and deploys it.
+// Requests for one switch that come while it is busy share its next render
+// and its next session, at most MaxSessions sessions run at once, and with
+// a Locker every session holds the lock switch/<name> ([SwitchLockKey]),
+// waited for with backoff, so that two processes never reach one switch at
+// once.
+//
+// # Dialects and drivers
+//
+// The device's custom field deployment_type picks the [Driver] (how to
+// open a [Session]) and the [Dialect] (how to compare two configurations
+// and which commands turn one into the other), in [DriverFor]: frr (vtysh
+// through scrapligo with the project's own platform definition, the [FRR]
+// dialect), sonic ([SONiC]: config_db.json uploaded whole, config load,
+// config save; the [SONiCDialect] compares the JSON), or a platform
+// scrapligo ships (arista_eos, cisco_iosxe, ...) compared with the FRR
+// dialect, which fits indentation-based configurations.
+//
+// # Credentials
+//
+// How to reach a switch is a [Target]: the secrets file's entry for it
+// ([Credentials], [LoadCredentials]), then the device's config context key
+// osism_ssh ([ConfigContextKey]), then the file's defaults; the host
+// defaults to the primary IPv4 address. Host keys are checked against a
+// known_hosts file unless insecure_ignore_host_key says otherwise. A
+// Target's password reaches no log, format verb or JSON.
 //
 // # Which switches
 //

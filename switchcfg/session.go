@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
 // Target says how to reach one switch over SSH. Secrets never reach a log:
-// Target's String and LogValue leave them out.
+// Target's String, GoString and LogValue leave the password out, and JSON
+// never carries it.
 type Target struct {
 	// Switch is the device name in NetBox.
 	Switch string
@@ -22,7 +24,7 @@ type Target struct {
 	// or Password.
 	User     string
 	KeyFile  string
-	Password string
+	Password string `json:"-"`
 	// KnownHosts is the known_hosts file the host key is checked against;
 	// InsecureIgnoreHostKey turns the check off, explicitly.
 	KnownHosts            string
@@ -34,6 +36,24 @@ type Target struct {
 // String names the target without its secrets.
 func (t Target) String() string {
 	return fmt.Sprintf("%s (%s, %s@%s:%d)", t.Switch, t.DeploymentType, t.User, t.Host, t.port())
+}
+
+// GoString keeps %#v from printing the password.
+func (t Target) GoString() string { return "switchcfg.Target{" + t.String() + "}" }
+
+// LogValue keeps slog from printing the password.
+func (t Target) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("switch", t.Switch),
+		slog.String("deployment_type", t.DeploymentType),
+		slog.String("host", t.Host),
+		slog.Int("port", t.port()),
+		slog.String("user", t.User),
+		slog.String("key_file", t.KeyFile),
+		slog.Bool("password_set", t.Password != ""),
+		slog.String("known_hosts", t.KnownHosts),
+		slog.Bool("insecure_ignore_host_key", t.InsecureIgnoreHostKey),
+	)
 }
 
 func (t Target) port() int {

@@ -45,6 +45,7 @@ func applyEnv(t *testing.T, playbook string) (ansible.Config, cliEnv) {
 }
 
 func TestApplyDryRun(t *testing.T) {
+	t.Parallel()
 	cfg, e := applyEnv(t, "ansible-playbook")
 	out, code := e.run(t, "apply", "--dry-run", "nova", "-e", "x=y", "-l", "node-1")
 	require.Equal(t, exitOK, code)
@@ -85,6 +86,7 @@ func TestApplyDryRun(t *testing.T) {
 }
 
 func TestApplyUsageErrors(t *testing.T) {
+	t.Parallel()
 	_, e := applyEnv(t, "ansible-playbook")
 	cases := []struct {
 		name string
@@ -108,6 +110,7 @@ func TestApplyUsageErrors(t *testing.T) {
 }
 
 func TestApplyRoleMap(t *testing.T) {
+	t.Parallel()
 	_, e := applyEnv(t, "ansible-playbook")
 	out, code := e.run(t, "apply")
 	require.Equal(t, exitOK, code)
@@ -123,6 +126,7 @@ func TestApplyRoleMap(t *testing.T) {
 // Standalone mode: no broker configured, so the command runs its own bus
 // and worker, with real ansible-playbook.
 func TestApplyStandalone(t *testing.T) {
+	t.Parallel()
 	_, e := applyEnv(t, testenv.AnsiblePlaybook(t))
 
 	out, stderr, code := e.runFull(t, "apply", "--environment", "generic", "lines", "-e", "count=30")
@@ -189,6 +193,7 @@ func TestApplyStandalone(t *testing.T) {
 // With a broker: --no-wait returns the id at once, and osism log -f
 // attaches later and replays everything.
 func TestApplyWithBroker(t *testing.T) {
+	t.Parallel()
 	cfg, e := applyEnv(t, testenv.AnsiblePlaybook(t))
 	bus := osismtest.New(t, nil)
 	e = e.with(osism.EnvBrokerURL+"="+bus.URL(), osism.EnvTaskStorage+"=memory")
@@ -226,6 +231,7 @@ func (sleepArgs) Kind() string       { return "test.sleep" }
 func (sleepArgs) Queue() osism.Queue { return "test" }
 
 func TestFollowTaskInterrupts(t *testing.T) {
+	t.Parallel()
 	bus := osismtest.New(t, nil)
 	ws := osism.NewRegistry()
 	require.NoError(t, osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[sleepArgs]) error {
@@ -292,6 +298,7 @@ func TestFollowTaskInterrupts(t *testing.T) {
 // Ctrl-C on the real command in standalone mode: the playbook and what it
 // started are gone, and the command exits with 130.
 func TestApplyCtrlCKillsThePlaybook(t *testing.T) {
+	t.Parallel()
 	_, e := applyEnv(t, testenv.AnsiblePlaybook(t))
 	bin := filepath.Join(t.TempDir(), "osism")
 	build := exec.Command("go", "build", "-o", bin, ".")

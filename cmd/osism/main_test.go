@@ -60,6 +60,7 @@ func (e cliEnv) runFull(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		args []string
@@ -82,6 +83,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestVersionJSON(t *testing.T) {
+	t.Parallel()
 	out, code := run(t, "version", "--format", "json")
 	require.Equal(t, exitOK, code)
 	var v versionInfo
@@ -91,6 +93,7 @@ func TestVersionJSON(t *testing.T) {
 }
 
 func TestNetboxStates(t *testing.T) {
+	t.Parallel()
 	out, code := run(t, "netbox", "states", "--format", "dot")
 	require.Equal(t, exitOK, code)
 	want, err := os.ReadFile("../../contrib/netbox-state-machine.dot")
@@ -125,6 +128,7 @@ func TestCompletionScripts(t *testing.T) {
 // The README's main job: the demo moves node-1 to b on the in-memory
 // NetBox, renders both leaves in phase 2, and leaves nothing to plan.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	out, code := run(t, "demo", "--desired-state", "../../netbox/testdata/desired")
 	require.Equal(t, exitOK, code, out)
 	for _, want := range []string{

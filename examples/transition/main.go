@@ -39,18 +39,9 @@ func run(ctx context.Context) error {
 		return nil
 	})
 	m, err := statemachine.New(statemachine.Config{
-		Store: store,
-		Hooks: map[statemachine.Phase][]statemachine.PhaseHook{statemachine.PhaseDeploy: {deploy}},
-		Observers: []statemachine.Observer{func(e statemachine.Event) {
-			switch e.Kind {
-			case statemachine.PhaseStarted, statemachine.PhaseFinished:
-				fmt.Printf("%-7s %s -> %s phase %d: %s\n", e.Device, e.From, e.To, e.Phase, e.Kind)
-			case statemachine.PhaseProgress:
-				fmt.Printf("%-7s   %s (%d/%d)\n", e.Device, e.Message, e.Done, e.Total)
-			case statemachine.PhaseFailed:
-				fmt.Printf("%-7s %s -> %s phase %d: failed: %v\n", e.Device, e.From, e.To, e.Phase, e.Err)
-			}
-		}},
+		Store:     store,
+		Hooks:     map[statemachine.Phase][]statemachine.PhaseHook{statemachine.PhaseDeploy: {deploy}},
+		Observers: []statemachine.Observer{statemachine.LineObserver(os.Stdout)},
 	})
 	if err != nil {
 		return err

@@ -6,7 +6,7 @@
 //
 //	scripts/services start
 //	eval "$(scripts/services env)"
-//	go test ./openstack/
+//	go test ./switchcfg/ ./services/
 //
 // A test asks for what it needs; each helper reads the OSISM_TEST_*
 // variables that `scripts/services env` prints and checks that the service
