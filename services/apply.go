@@ -38,9 +38,12 @@ type ApplyStep struct {
 // PlanApply resolves a request to its steps, in order: the sequence
 // (ansible.ParseSequence), each role's environment (the role map, or
 // req.Environment), the Kolla action policy (kolla.ActionFor) and the task
-// kind of the environment (ansible.run, kolla.run or ceph.run). Errors name
-// the input and what was expected.
+// kind of the environment (ansible.run, kolla.run or ceph.run). A nil roles
+// is the built-in map. Errors name the input and what was expected.
 func PlanApply(roles *ansible.RoleMap, req ApplyRequest) ([]ApplyStep, error) {
+	if roles == nil {
+		roles = ansible.DefaultRoleMap()
+	}
 	names, err := ansible.ParseSequence(req.Spec)
 	if err != nil {
 		return nil, err

@@ -129,7 +129,11 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	}
 	fmt.Fprintf(w, "plan after the transition: %s\n", plan)
 	for _, l := range leaves {
-		diff, err := fab.Deployer.Repo.Diff(l.Switch, l.Rev, "HEAD")
+		now, err := fab.Deployer.Repo.History(l.Switch)
+		if err != nil || len(now) == 0 {
+			return nil, fmt.Errorf("demo: history of %s: %v", l.Switch, err)
+		}
+		diff, err := fab.Deployer.Repo.Diff(l.Switch, l.Rev, now[0].Rev)
 		if err != nil {
 			return nil, err
 		}

@@ -66,6 +66,14 @@ func NewDeployer(cfg Config, nb *netbox.Client, locker statemachine.Locker, log 
 	if err != nil {
 		return nil, err
 	}
+	// The credentials first: a configuration that cannot work creates no
+	// state repository.
+	var creds *Credentials
+	if cfg.CredentialsFile != "" {
+		if creds, err = LoadCredentials(cfg.CredentialsFile); err != nil {
+			return nil, err
+		}
+	}
 	dir := cfg.StateDir
 	if dir == "" {
 		dir = DefaultStateDir
@@ -73,12 +81,6 @@ func NewDeployer(cfg Config, nb *netbox.Client, locker statemachine.Locker, log 
 	repo, err := OpenRepo(dir)
 	if err != nil {
 		return nil, err
-	}
-	var creds *Credentials
-	if cfg.CredentialsFile != "" {
-		if creds, err = LoadCredentials(cfg.CredentialsFile); err != nil {
-			return nil, err
-		}
 	}
 	return &Deployer{Renderer: r, Repo: repo, Credentials: creds, MaxSessions: cfg.MaxSessions, Locker: locker, Logger: log}, nil
 }
