@@ -27,7 +27,8 @@ type Bus struct {
 
 // BusOpts are the knobs of [OpenBus]; nil means defaults.
 type BusOpts struct {
-	// Handlers are the in-process handlers; default BuiltinHandlers(cfg).
+	// Handlers are the in-process handlers; default BuiltinHandlers(cfg),
+	// with the host's file locks for devices and switches.
 	Handlers *osism.Registry
 	// Concurrency per queue of the in-process worker; default 1.
 	Concurrency int
@@ -78,7 +79,10 @@ func OpenBus(ctx context.Context, cfg Config, opts *BusOpts) (*Bus, error) {
 	}
 	ws := opts.Handlers
 	if ws == nil {
-		if ws, err = BuiltinHandlers(cfg); err != nil {
+		// The embedded bus lives only in this process, so its locks would
+		// not keep a second standalone command of this host off the same
+		// device or switch: the fabric locks with files instead.
+		if ws, err = builtinHandlers(cfg, true); err != nil {
 			return fail(err)
 		}
 	}

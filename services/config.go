@@ -47,6 +47,25 @@ type Config struct {
 type FabricConfig struct {
 	DesiredState netbox.DesiredStateConfig `yaml:",inline" json:"desired_state"`
 	Switches     switchcfg.Config          `yaml:",inline" json:"switches"`
+	// LockDir holds the file locks of devices and switches that processes
+	// of this host share when no broker is configured (standalone mode);
+	// default the state directory with ".locks" appended.
+	LockDir string `yaml:"lock_dir" json:"lock_dir,omitempty"`
+}
+
+// EnvLockDir names FabricConfig.LockDir in the environment.
+const EnvLockDir = "OSISM_LOCK_DIR"
+
+// lockDir is LockDir or its default.
+func (c FabricConfig) lockDir() string {
+	if c.LockDir != "" {
+		return c.LockDir
+	}
+	dir := c.Switches.StateDir
+	if dir == "" {
+		dir = switchcfg.DefaultStateDir
+	}
+	return filepath.Clean(dir) + ".locks"
 }
 
 // DefaultConfig returns the defaults of every section.
@@ -124,6 +143,9 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	c.Ansible.ApplyEnv(lookup)
 	c.Fabric.DesiredState.ApplyEnv(lookup)
 	c.Fabric.Switches.ApplyEnv(lookup)
+	if v, ok := lookup(EnvLockDir); ok {
+		c.Fabric.LockDir = v
+	}
 	return errors.Join(c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup))
 }
 

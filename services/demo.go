@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
@@ -81,14 +82,16 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 
 	// Phase 2 renders the switches into a state repository of the demo's
 	// own; phases 3 and 4 need switches to reach.
-	repo, err := os.MkdirTemp("", "osism-demo-switches-")
+	tmp, err := os.MkdirTemp("", "osism-demo-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(repo)
+	defer os.RemoveAll(tmp)
+	repo := filepath.Join(tmp, "switches")
 	var cfg FabricConfig
 	cfg.DesiredState = netbox.DesiredStateConfig{Dir: opts.DesiredStateDir, Collection: opts.Collection}
 	cfg.Switches.StateDir = repo
+	cfg.LockDir = filepath.Join(tmp, "locks")
 	fab, err := NewFabric(cfg, nb, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err

@@ -38,14 +38,24 @@ type Fabric struct {
 // NewFabric builds a fabric over the NetBox client nb from the fabric
 // section of the configuration. With a bus client, devices and switches
 // are locked on the bus, across every process that shares it; without
-// one, within this process. log defaults to slog.Default().
+// one, with file locks in cfg.LockDir, across the processes of this host.
+// log defaults to slog.Default().
 func NewFabric(cfg FabricConfig, nb *netbox.Client, bus *osism.Client, log *slog.Logger) (*Fabric, error) {
+	var locker statemachine.Locker
+	if bus != nil {
+		locker = StateLocker(bus, 30*time.Second)
+	}
+	return newFabric(cfg, nb, locker, log)
+}
+
+// newFabric is NewFabric with the locker given; nil means the host's file
+// locks.
+func newFabric(cfg FabricConfig, nb *netbox.Client, locker statemachine.Locker, log *slog.Logger) (*Fabric, error) {
 	if nb == nil {
 		return nil, errors.New("fabric: no NetBox client (set netbox.url and a token, or NETBOX_URL and NETBOX_TOKEN)")
 	}
-	var locker statemachine.Locker = statemachine.NewMemoryLocker()
-	if bus != nil {
-		locker = StateLocker(bus, 30*time.Second)
+	if locker == nil {
+		locker = FileLocker(cfg.lockDir())
 	}
 	d, err := switchcfg.NewDeployer(cfg.Switches, nb, locker, log)
 	if err != nil {
@@ -107,6 +117,13 @@ func (f *Fabric) Hooks(collection string) map[statemachine.Phase][]statemachine.
 // bus's locks for devices and switches; workers of other queues need no
 // NetBox.
 func RegisterFabric(reg *osism.Registry, cfg Config, log *slog.Logger) error {
+	return registerFabric(reg, cfg, log, false)
+}
+
+// registerFabric is RegisterFabric; with hostLocks, devices and switches
+// are locked with the host's file locks instead of the bus's, for a bus
+// that lives only inside one process.
+func registerFabric(reg *osism.Registry, cfg Config, log *slog.Logger, hostLocks bool) error {
 	var (
 		mu     sync.Mutex
 		fabric *Fabric
@@ -121,7 +138,11 @@ func RegisterFabric(reg *osism.Registry, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return nil, fmt.Errorf("netbox: %w", err)
 		}
-		f, err := NewFabric(cfg.Fabric, nb, c, log)
+		var locker statemachine.Locker
+		if c != nil && !hostLocks {
+			locker = StateLocker(c, 30*time.Second)
+		}
+		f, err := newFabric(cfg.Fabric, nb, locker, log)
 		if err != nil {
 			return nil, err
 		}

@@ -14,12 +14,15 @@ import (
 // BuiltinHandlers returns the built-in task handlers: osism.noop;
 // ansible.run, kolla.run and ceph.run with the ansible section of cfg; and
 // netbox.connect with its netbox and fabric sections.
-func BuiltinHandlers(cfg Config) (*osism.Registry, error) {
+func BuiltinHandlers(cfg Config) (*osism.Registry, error) { return builtinHandlers(cfg, false) }
+
+// builtinHandlers is BuiltinHandlers; hostLocks is registerFabric's.
+func builtinHandlers(cfg Config, hostLocks bool) (*osism.Registry, error) {
 	reg := osism.NewRegistry()
 	if err := errors.Join(
 		osism.RegisterFunc(reg, noop),
 		RegisterAnsible(reg, cfg.Ansible),
-		RegisterFabric(reg, cfg, nil),
+		registerFabric(reg, cfg, nil, hostLocks),
 	); err != nil {
 		return nil, fmt.Errorf("built-in handlers: %w", err)
 	}

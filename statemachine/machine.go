@@ -187,8 +187,11 @@ func LockKey(device string) string { return "device/" + device }
 //     opts.Enforce is set.
 //   - A target not allowed from the current state is refused
 //     (ErrNotAllowed, naming the allowed targets).
-//   - A device whose lock is held fails at once (ErrLocked); a lock lost
-//     during the transition stops it before the next phase (ErrLockLost).
+//   - A device whose lock is held fails at once (ErrLocked). A lock lost
+//     during the transition cancels the context the hooks run with (its
+//     cause is ErrLockLost), and nothing is recorded after the loss: the
+//     transition stops with ErrLockLost at the phase it was in, and a new
+//     run resumes there.
 func (m *Machine) Transition(ctx context.Context, device string, target State, opts *TransitionOpts) (Result, error) {
 	if opts == nil {
 		opts = &TransitionOpts{}
@@ -240,7 +243,9 @@ func (m *Machine) Transition(ctx context.Context, device string, target State, o
 	if len(opts.Observers) > 0 {
 		obs = append(slices.Clip(obs), opts.Observers...)
 	}
-	return res, m.run(ctx, device, from, target, start, resumed, lease.Lost(), obs)
+	hctx, stop := lostContext(ctx, device, lease)
+	defer stop()
+	return res, m.run(hctx, device, from, target, start, resumed, lease.Lost(), obs)
 }
 
 func (m *Machine) run(ctx context.Context, device string, from, to State, start Phase, resumed bool, lost <-chan struct{}, obs observers) error {
@@ -277,6 +282,13 @@ func (m *Machine) run(ctx context.Context, device string, from, to State, start 
 		if err := m.runPhase(ctx, device, from, to, p, resumed && p == start, obs); err != nil {
 			return err
 		}
+	}
+	// The final record only while the lock holds: a transition whose lock
+	// was lost in phase 4 leaves the phase recorded, to be run again.
+	select {
+	case <-lost:
+		return &PhaseError{Device: device, From: from, To: to, Phase: NumPhases, Err: fmt.Errorf("%w before the state was recorded", ErrLockLost)}
+	default:
 	}
 	if err := m.store.Save(ctx, device, Record{State: string(to)}); err != nil {
 		return &PhaseError{Device: device, From: from, To: to, Phase: NumPhases, Err: fmt.Errorf("record state %s: %w", to, err)}
@@ -316,6 +328,9 @@ func (m *Machine) runPhase(ctx context.Context, device string, from, to State, p
 	}
 	for _, h := range m.hooks[p] {
 		if err := h.RunPhase(ctx, step); err != nil {
+			if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, ErrLockLost) && !errors.Is(err, ErrLockLost) {
+				err = fmt.Errorf("%w: %w", cause, err)
+			}
 			d := time.Since(began)
 			if observed {
 				obs.emit(Event{Kind: PhaseFailed, Device: device, From: from, To: to, Phase: p, Resumed: resumed, Err: err, Duration: d, Time: time.Now()})
@@ -338,6 +353,25 @@ func (m *Machine) runPhase(ctx context.Context, device string, from, to State, p
 		}
 	}
 	return nil
+}
+
+// lostContext is ctx, cancelled with ErrLockLost as its cause when lost
+// closes, so that a hook stops the work the lock guarded. stop ends the
+// watch.
+func lostContext(ctx context.Context, device string, lease Lease) (context.Context, func()) {
+	lost := lease.Lost()
+	if lost == nil {
+		return ctx, func() {}
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-lost:
+			cancel(fmt.Errorf("device %q: %w", device, ErrLockLost))
+		case <-hctx.Done():
+		}
+	}()
+	return hctx, func() { cancel(nil) }
 }
 
 // observers are the observers of one transition.

@@ -606,3 +606,70 @@ func TestResumeAfterKill(t *testing.T) {
 		})
 	}
 }
+
+// A lock lost while a hook runs cancels the hook's context; nothing is
+// recorded after the loss, and a fresh run converges.
+func TestLostLockCancelsTheRunningHook(t *testing.T) {
+	t.Parallel()
+	for _, phase := range []statemachine.Phase{1, 2, 3, 4} {
+		t.Run(fmt.Sprintf("phase %d", phase), func(t *testing.T) {
+			t.Parallel()
+			store := newRecordingStore(map[string]statemachine.Record{"node-1": rec("a", "")})
+			locker := statemachine.NewMemoryLocker()
+			var sawCause error
+			block := true
+			hooks := allPhases()
+			hooks[phase] = []statemachine.PhaseHook{statemachine.PhaseHookFunc(func(ctx context.Context, _ statemachine.Step) error {
+				if !block {
+					return nil
+				}
+				require.True(t, locker.Break(statemachine.LockKey("node-1")))
+				select {
+				case <-ctx.Done():
+					sawCause = context.Cause(ctx)
+					return ctx.Err()
+				case <-time.After(30 * time.Second):
+					return errors.New("the hook's context was not cancelled")
+				}
+			})}
+			m := newMachine(t, statemachine.Config{Store: store, Locker: locker, Hooks: hooks})
+			_, err := m.Transition(context.Background(), "node-1", "b", nil)
+			require.ErrorIs(t, err, statemachine.ErrLockLost)
+			require.ErrorIs(t, sawCause, statemachine.ErrLockLost, "the hook saw why")
+			var pe *statemachine.PhaseError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, phase, pe.Phase)
+			got, err := store.Load(context.Background(), "node-1")
+			require.NoError(t, err)
+			want := fmt.Sprintf("from_a-to_b-phase_%d", phase)
+			require.Equal(t, rec(fmt.Sprintf("b-phase_%d", phase), want), got, "nothing written after the loss")
+
+			block = false
+			res, err := m.Transition(context.Background(), "node-1", "b", nil)
+			require.NoError(t, err)
+			require.Equal(t, phase, res.ResumedAt)
+			got, err = store.Load(context.Background(), "node-1")
+			require.NoError(t, err)
+			require.Equal(t, rec("b", ""), got)
+		})
+	}
+}
+
+// A lock lost after the last hook, before the final record, leaves phase 4
+// recorded.
+func TestLostLockBeforeTheFinalRecord(t *testing.T) {
+	t.Parallel()
+	store := newRecordingStore(map[string]statemachine.Record{"node-1": rec("a", "")})
+	locker := statemachine.NewMemoryLocker()
+	hooks := allPhases()
+	hooks[4] = []statemachine.PhaseHook{statemachine.PhaseHookFunc(func(context.Context, statemachine.Step) error {
+		require.True(t, locker.Break(statemachine.LockKey("node-1")))
+		return nil
+	})}
+	m := newMachine(t, statemachine.Config{Store: store, Locker: locker, Hooks: hooks})
+	_, err := m.Transition(context.Background(), "node-1", "b", nil)
+	require.ErrorIs(t, err, statemachine.ErrLockLost)
+	got, err := store.Load(context.Background(), "node-1")
+	require.NoError(t, err)
+	require.Equal(t, rec("b-phase_4", "from_a-to_b-phase_4"), got)
+}
