@@ -98,6 +98,11 @@ type TransitionOpts struct {
 	// runs from X (all four phases). Enforcing the target the device is
 	// already moving to restarts that transition at phase 1.
 	Enforce bool
+	// Locked, when set, runs once the device's lock is held and before its
+	// state is read; an error stops the transition and is returned as it
+	// is. A task handler uses it to re-read its task under the lock and
+	// skip work that another delivery of the task already finished.
+	Locked func(ctx context.Context) error
 	// Observers receive the events of this transition, after those of
 	// the Machine's Config: a worker keeps one Machine and gives each
 	// task's transition the observer that writes to its output.
@@ -212,6 +217,11 @@ func (m *Machine) Transition(ctx context.Context, device string, target State, o
 		_ = lease.Release(context.WithoutCancel(ctx))
 	}()
 
+	if opts.Locked != nil {
+		if err := opts.Locked(ctx); err != nil {
+			return res, err
+		}
+	}
 	st, err := m.Status(ctx, device)
 	if err != nil {
 		return res, err

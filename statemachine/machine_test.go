@@ -673,3 +673,22 @@ func TestLostLockBeforeTheFinalRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, rec("b-phase_4", "from_a-to_b-phase_4"), got)
 }
+
+// Locked runs under the device's lock, before anything is read; its error
+// stops the transition.
+func TestLockedRunsUnderTheLock(t *testing.T) {
+	t.Parallel()
+	store := newRecordingStore(map[string]statemachine.Record{"node-1": rec("a", "")})
+	locker := statemachine.NewMemoryLocker()
+	m := newMachine(t, statemachine.Config{Store: store, Locker: locker})
+	errDone := errors.New("already done by another delivery")
+	_, err := m.Transition(context.Background(), "node-1", "b", &statemachine.TransitionOpts{Locked: func(context.Context) error {
+		require.True(t, locker.Held(statemachine.LockKey("node-1")))
+		return errDone
+	}})
+	require.ErrorIs(t, err, errDone)
+	got, err := store.Load(context.Background(), "node-1")
+	require.NoError(t, err)
+	require.Equal(t, rec("a", ""), got, "nothing ran")
+	require.False(t, locker.Held(statemachine.LockKey("node-1")), "released")
+}
