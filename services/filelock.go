@@ -2,6 +2,8 @@ package services
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +36,12 @@ func (l fileLocker) Acquire(ctx context.Context, key string) (statemachine.Lease
 	// LockKey escapes everything but letters, digits, '-', '_', '/' and
 	// single dots (as "=XX"); '/' escaped the same way makes one flat,
 	// injective file name of any key.
-	path := filepath.Join(l.dir, strings.ReplaceAll(osism.LockKey(key), "/", "=2F")+".lock")
+	name := strings.ReplaceAll(osism.LockKey(key), "/", "=2F")
+	if len(name) > 200 { // a file name has at most 255 bytes
+		sum := sha256.Sum256([]byte(key))
+		name = name[:160] + "-" + hex.EncodeToString(sum[:16])
+	}
+	path := filepath.Join(l.dir, name+".lock")
 	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
 	if err != nil {

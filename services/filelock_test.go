@@ -38,6 +38,21 @@ func TestFileLocker(t *testing.T) {
 	lease, err = b.Acquire(ctx, "device/node 1")
 	require.NoError(t, err, "free after release")
 	require.NoError(t, lease.Release(ctx))
+	long := "device/" + strings.Repeat("ü", 64)
+	lease, err = a.Acquire(ctx, long)
+	require.NoError(t, err, "a 64-character name of multibyte letters")
+	_, err = b.Acquire(ctx, long)
+	require.ErrorIs(t, err, statemachine.ErrLocked)
+	require.NoError(t, lease.Release(ctx))
+	require.NoError(t, os.Remove(filepath.Join(dir, func() string {
+		es, _ := os.ReadDir(dir)
+		for _, e := range es {
+			if strings.Contains(e.Name(), "-") && len(e.Name()) > 150 {
+				return e.Name()
+			}
+		}
+		return "missing"
+	}())))
 
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
