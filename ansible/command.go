@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -36,6 +37,31 @@ type Config struct {
 	// RuntimeDir holds each run's SSH control sockets; default the system
 	// temporary directory.
 	RuntimeDir string `yaml:"runtime_dir" json:"runtime_dir,omitempty"`
+	// PassEnv names variables of the worker's environment that
+	// ansible-playbook gets besides [AllowedEnv]: a name (HTTP_PROXY) or a
+	// prefix ending in * (OS_CACERT_*). Everything else of the worker's
+	// environment (NETBOX_TOKEN, OSISM_BROKER_*, OS_PASSWORD, ...) stays
+	// out of the run.
+	PassEnv []string `yaml:"pass_env" json:"pass_env,omitempty"`
+	// SecretPattern is a regular expression (Go syntax) that matches the
+	// extra-var keys whose values are masked in the history file, printed
+	// commands and task records; default [DefaultSecretPattern]. The
+	// playbook still gets the real values.
+	SecretPattern string `yaml:"secret_pattern" json:"secret_pattern,omitempty"`
+}
+
+// Validate checks the settings that are not paths: PassEnv's names and
+// SecretPattern. Config.Command checks them too.
+func (c Config) Validate() error {
+	if _, err := c.SecretRegexp(); err != nil {
+		return err
+	}
+	for _, name := range c.PassEnv {
+		if err := checkEnvName(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RoleMap returns the role map of this configuration: the built-in map with
@@ -77,25 +103,40 @@ type Run struct {
 type Command struct {
 	Path string   `json:"path"`
 	Args []string `json:"args"`
-	// Env is added to the worker's environment.
+	// Env is the run's own variables (ENVIRONMENT, SUB). The process gets
+	// them, the allow-listed part of the worker's environment
+	// ([AllowedEnv] and Config.PassEnv) and the run's SSH settings.
 	Env []string `json:"env"`
 	Dir string   `json:"dir"`
 
 	runtimeDir, taskID string
+	passEnv            []string
+	secret             *regexp.Regexp
 }
 
 // String renders the command as a shell line, quoted so that it can be
-// pasted: what --dry-run prints.
+// pasted, with secret extra-vars masked (see [MaskArgs]): what --dry-run
+// prints. The command runs with the real values.
 func (c *Command) String() string {
-	parts := make([]string, 0, len(c.Env)+len(c.Args)+1)
-	for _, e := range c.Env {
+	m := c.Masked()
+	parts := make([]string, 0, len(m.Env)+len(m.Args)+1)
+	for _, e := range m.Env {
 		parts = append(parts, shellQuote(e))
 	}
-	parts = append(parts, shellQuote(c.Path))
-	for _, a := range c.Args {
+	parts = append(parts, shellQuote(m.Path))
+	for _, a := range m.Args {
 		parts = append(parts, shellQuote(a))
 	}
 	return strings.Join(parts, " ")
+}
+
+// Masked returns a copy of c to show: its arguments with the values of
+// secret extra-vars masked by the configured SecretPattern.
+func (c *Command) Masked() *Command {
+	m := *c
+	m.Args = MaskArgs(c.Args, c.secret)
+	m.Env = append([]string(nil), c.Env...)
+	return &m
 }
 
 func shellQuote(s string) string {
@@ -131,6 +172,15 @@ var ErrNoPlaybook = errors.New("no playbook")
 // It refuses while environments/.lock or environments/<env>/.lock exists.
 func (c Config) Command(r Run) (*Command, error) {
 	c = c.withDefaults()
+	secret, err := c.SecretRegexp()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range c.PassEnv {
+		if err := checkEnvName(name); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkName(r.Environment); err != nil {
 		return nil, fmt.Errorf("environment %q: %w", r.Environment, err)
 	}
@@ -188,7 +238,8 @@ func (c Config) Command(r Run) (*Command, error) {
 	if _, err := os.Stat(dir); err != nil {
 		dir = c.ConfigurationDir
 	}
-	return &Command{Path: c.Playbook, Args: args, Env: env, Dir: dir, runtimeDir: c.RuntimeDir, taskID: r.TaskID}, nil
+	return &Command{Path: c.Playbook, Args: args, Env: env, Dir: dir, runtimeDir: c.RuntimeDir, taskID: r.TaskID,
+		passEnv: append([]string(nil), c.PassEnv...), secret: secret}, nil
 }
 
 func sanitize(s string) string {

@@ -25,6 +25,8 @@ playbook: /usr/bin/ansible-playbook
 history_file: /var/log/osism/history.jsonl
 role_map_dir: /etc/osism/roles.d
 runtime_dir: /run/osism
+pass_env: [HTTP_PROXY, OS_CACERT_*]
+secret_pattern: (?i)community
 `
 	dec := yaml.NewDecoder(bytes.NewReader([]byte(doc)))
 	dec.KnownFields(true)
@@ -39,7 +41,10 @@ runtime_dir: /run/osism
 		HistoryFile:       "/var/log/osism/history.jsonl",
 		RoleMapDir:        "/etc/osism/roles.d",
 		RuntimeDir:        "/run/osism",
+		PassEnv:           []string{"HTTP_PROXY", "OS_CACERT_*"},
+		SecretPattern:     "(?i)community",
 	}, c)
+	require.NoError(t, c.Validate())
 
 	dec = yaml.NewDecoder(bytes.NewReader([]byte("configurationdir: /srv\n")))
 	dec.KnownFields(true)
@@ -49,7 +54,8 @@ runtime_dir: /run/osism
 	require.NoError(t, err)
 	require.JSONEq(t, `{"configuration_dir": "/srv/configuration", "playbooks_dir": "/srv/playbooks", "inventory": "/srv/inventory",
 		"vault_password_file": "/run/secrets/vault", "playbook": "/usr/bin/ansible-playbook",
-		"history_file": "/var/log/osism/history.jsonl", "role_map_dir": "/etc/osism/roles.d", "runtime_dir": "/run/osism"}`, string(data))
+		"history_file": "/var/log/osism/history.jsonl", "role_map_dir": "/etc/osism/roles.d", "runtime_dir": "/run/osism",
+		"pass_env": ["HTTP_PROXY", "OS_CACERT_*"], "secret_pattern": "(?i)community"}`, string(data))
 	data, err = json.Marshal(ansible.Config{})
 	require.NoError(t, err)
 	require.JSONEq(t, `{}`, string(data), "empty fields are left out")

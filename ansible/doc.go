@@ -4,9 +4,10 @@
 //
 // Config is the ansible section of the configuration; its YAML and JSON
 // keys are configuration_dir, playbooks_dir, inventory,
-// vault_password_file, playbook, history_file, role_map_dir and
-// runtime_dir. Empty fields take the defaults of OSISM's container layout
-// (/opt/configuration, /ansible, ansible-playbook from PATH).
+// vault_password_file, playbook, history_file, role_map_dir, runtime_dir,
+// pass_env and secret_pattern. Empty fields take the defaults of OSISM's
+// container layout (/opt/configuration, /ansible, ansible-playbook from
+// PATH).
 //
 // # Commands
 //
@@ -24,9 +25,27 @@
 // Command.Execute streams every line (stdout and stderr through one pipe, so
 // in the order the process wrote them), returns the playbook's exit code, and
 // on cancellation kills the whole process group, so no ansible-playbook fork
-// or ssh is left behind. Each run gets a private SSH control path directory,
-// and its control masters are closed at the end. Config.Run also appends one
-// JSON line per run to the execution history file.
+// or ssh is left behind. A line longer than MaxLineBytes, the task bus's
+// line limit, or output that never ends its line, is cut into lines of that
+// length: a run holds no more than that of a partial line. Each run gets a
+// private SSH control path directory, and its control masters are closed at
+// the end. Config.Run also appends one JSON line per run to the execution
+// history file.
+//
+// # Environment and secrets
+//
+// ansible-playbook does not inherit the worker's whole environment: it gets
+// the variables AllowedEnv names (PATH, HOME, USER, LANG and LC_*, TERM, TZ,
+// SSH_AUTH_SOCK, ANSIBLE_*, ...), those Config.PassEnv adds, and the run's
+// own (ENVIRONMENT, SUB). The worker's NetBox token, broker credentials or
+// OS_PASSWORD never reach a playbook unless pass_env names them.
+//
+// Extra-vars whose key matches Config.SecretPattern (DefaultSecretPattern:
+// password, secret, token, key) are masked, their values replaced with
+// Masked, wherever a run is shown: the history file, Command.String (what
+// --dry-run prints) and Command.Masked. MaskArgs does it for any argument
+// list (key=value pairs, JSON and YAML documents). The playbook gets the
+// real values.
 //
 // # Roles and sequences
 //

@@ -115,3 +115,12 @@ func ExampleRoleMap_Resolve() {
 	// hello in generic
 	// lines in generic
 }
+
+// Secret extra-vars are masked wherever a run is shown; the playbook gets
+// the real values.
+func ExampleMaskArgs() {
+	args := []string{"-e", "db_password=hunter2", "-e", `{"api_token": "t0k3n", "region": "r1"}`, "-e", "x=1", "-l", "node-1"}
+	fmt.Println(strings.Join(ansible.MaskArgs(args, nil), " "))
+	// Output:
+	// -e db_password=****** -e {"api_token":"******","region":"r1"} -e x=1 -l node-1
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/osism/go-osism/internal/proc"
@@ -49,7 +50,8 @@ func (c *Command) Execute(ctx context.Context, line func(string)) (Result, error
 
 	cmd := proc.Command(ctx, KillGrace, c.Path, c.Args...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(append(os.Environ(), c.Env...), "ANSIBLE_SSH_CONTROL_PATH_DIR="+cpDir, "ANSIBLE_FORCE_COLOR=0", "PYTHONUNBUFFERED=1")
+	// Later entries win (os/exec keeps the last of a name).
+	cmd.Env = append(append(runEnv(os.Environ(), c.passEnv), c.Env...), "ANSIBLE_SSH_CONTROL_PATH_DIR="+cpDir, "ANSIBLE_FORCE_COLOR=0", "PYTHONUNBUFFERED=1")
 	// The same writer for both makes os/exec use one pipe, which keeps the
 	// lines in the order the process wrote them.
 	lw := &lineWriter{line: line}
@@ -68,33 +70,108 @@ func (c *Command) Execute(ctx context.Context, line func(string)) (Result, error
 	return res, nil
 }
 
-// lineWriter hands complete lines to line; os/exec calls Write from one
-// goroutine at a time when Stdout and Stderr are the same writer.
+// MaxLineBytes is the longest line Execute hands on: a longer line, or
+// output without a newline, is cut into lines of this many bytes, so that
+// a run never holds more than this of a partial line. It is the task
+// bus's line limit (package osism cuts its output lines at the same
+// length; a test of package services ties the two), so a cut line passes
+// the bus as one message.
+const MaxLineBytes = 64 << 10
+
+// lineWriter hands complete lines to line, cutting them at MaxLineBytes;
+// os/exec calls Write from one goroutine at a time when Stdout and Stderr
+// are the same writer.
 type lineWriter struct {
 	line func(string)
-	buf  []byte
+	buf  []byte // a partial line, never longer than MaxLineBytes
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			break
+			room := MaxLineBytes - len(w.buf)
+			if len(p) <= room {
+				w.buf = append(w.buf, p...)
+				break
+			}
+			w.emit(append(w.buf, p[:room]...))
+			w.buf = w.buf[:0]
+			p = p[room:]
+			continue
 		}
-		if w.line != nil {
-			w.line(string(w.buf[:i]))
+		seg := p[:i]
+		p = p[i+1:]
+		for len(w.buf)+len(seg) > MaxLineBytes {
+			room := MaxLineBytes - len(w.buf)
+			w.emit(append(w.buf, seg[:room]...))
+			w.buf = w.buf[:0]
+			seg = seg[room:]
 		}
-		w.buf = w.buf[i+1:]
+		w.emit(append(w.buf, seg...))
+		w.buf = w.buf[:0]
 	}
-	return len(p), nil
+	return n, nil
+}
+
+func (w *lineWriter) emit(b []byte) {
+	if w.line != nil {
+		w.line(string(b))
+	}
 }
 
 func (w *lineWriter) flush() {
-	if len(w.buf) > 0 && w.line != nil {
-		w.line(string(w.buf))
+	if len(w.buf) > 0 {
+		w.emit(w.buf)
 	}
 	w.buf = nil
+}
+
+// AllowedEnv are the variables of the worker's environment that
+// ansible-playbook gets; a name ending in * is a prefix. Config.PassEnv
+// adds to them. Whatever else the worker has, its NetBox token, its broker
+// credentials, OS_PASSWORD, stays out of the run.
+var AllowedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_*", "TERM", "TZ", "TMPDIR", "SSH_AUTH_SOCK", "ANSIBLE_*"}
+
+// runEnv returns the entries of environ that AllowedEnv or pass names.
+func runEnv(environ, pass []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, ok := strings.Cut(kv, "=")
+		if ok && (envAllowed(name, AllowedEnv) || envAllowed(name, pass)) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func envAllowed(name string, list []string) bool {
+	for _, a := range list {
+		if p, ok := strings.CutSuffix(a, "*"); ok {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		} else if name == a {
+			return true
+		}
+	}
+	return false
+}
+
+// checkEnvName checks an entry of Config.PassEnv.
+func checkEnvName(s string) error {
+	name, _ := strings.CutSuffix(s, "*")
+	ok := name != ""
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("ansible pass_env %q: expected a variable name such as HTTP_PROXY, or a prefix ending in * such as OS_CACERT_*", s)
+	}
+	return nil
 }
 
 // closeControlMasters ends the SSH control masters of a run: they detach

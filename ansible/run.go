@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// HistoryEntry is one line of the execution history file.
+// HistoryEntry is one line of the execution history file. Arguments are
+// masked (see [MaskArgs]).
 type HistoryEntry struct {
 	TaskID      string    `json:"task_id,omitempty"`
 	Role        string    `json:"role"`
@@ -62,7 +63,7 @@ func (c Config) Run(ctx context.Context, r Run, line func(string)) (Result, erro
 		return Result{ExitCode: -1}, err
 	}
 	res, err := cmd.Execute(ctx, line)
-	e := HistoryEntry{TaskID: r.TaskID, Role: r.Role, Environment: r.Environment, Sub: r.Sub, Arguments: r.Args,
+	e := HistoryEntry{TaskID: r.TaskID, Role: r.Role, Environment: r.Environment, Sub: r.Sub, Arguments: MaskArgs(r.Args, cmd.secret),
 		Start: res.Start, End: res.End, ExitCode: res.ExitCode}
 	if err != nil {
 		e.Error = err.Error()

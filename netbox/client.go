@@ -2,15 +2,18 @@ package netbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
-	"sync"
+	"sync/atomic"
 
 	gonetbox "github.com/netbox-community/go-netbox/v4"
 )
@@ -25,6 +28,8 @@ type Client struct {
 	maxConc  int
 	log      *slog.Logger
 	onDecode func(*DecodeError)
+
+	decodeErrors atomic.Uint64
 }
 
 // New checks cfg and builds a Client. It does not contact NetBox; Check does.
@@ -45,6 +50,7 @@ func New(cfg Config) (*Client, error) {
 	hc := &http.Client{
 		Transport: &transport{
 			next:       next,
+			base:       base,
 			auth:       tok.Header(),
 			userAgent:  cfg.UserAgent,
 			sem:        make(chan struct{}, cfg.MaxConcurrent),
@@ -54,8 +60,8 @@ func New(cfg Config) (*Client, error) {
 			maxBackoff: cfg.MaxBackoff,
 			log:        cfg.Logger,
 		},
-		// NetBox redirects only to itself; a redirect elsewhere must not
-		// carry the token, which net/http strips for other hosts anyway.
+		// A redirect elsewhere is followed without the token: the
+		// transport sends it only to base's scheme, host and port.
 	}
 	gc := gonetbox.NewConfiguration()
 	gc.Servers = gonetbox.ServerConfigurations{{URL: base.String()}}
@@ -151,13 +157,40 @@ func unwrapURLError(err error) error {
 }
 
 type page struct {
-	Count   int               `json:"count"`
+	Count int `json:"count"`
+	// Next is NetBox's link to the following page: absent (nil), null
+	// or a URL. Only whether there is one is used; the link itself is
+	// never followed, so a NetBox that names another host gets nothing.
+	Next    json.RawMessage   `json:"next"`
 	Results []json.RawMessage `json:"results"`
+}
+
+// more reports whether a page at offset off says that objects follow it:
+// its next link when the answer has one (NetBox always sends it), else
+// its count. An empty page ends the list whatever it says.
+func (p *page) more(off int) bool {
+	if len(p.Results) == 0 {
+		return false
+	}
+	if p.Next != nil {
+		return !bytes.Equal(bytes.TrimSpace(p.Next), []byte("null"))
+	}
+	return off+len(p.Results) < p.Count
+}
+
+// parsePage reads one list answer.
+func parsePage(data []byte) (page, error) {
+	var p page
+	if err := json.Unmarshal(data, &p); err != nil {
+		return page{}, err
+	}
+	return p, nil
 }
 
 // decoded is one page's objects, decoded where its request was made so
 // that decoding overlaps with the other pages' round trips.
 type decoded[T any] struct {
+	off   int
 	items []T
 	ids   []int
 	bad   []*DecodeError
@@ -191,55 +224,44 @@ func decodePage[T any](path string, raws []json.RawMessage) decoded[T] {
 
 // list reads every page of a list endpoint and decodes each object on its
 // own, so that one object go-netbox (or we) could not read is reported and
-// skipped rather than failing the call. After the first page the rest are
-// fetched in parallel by offset, bounded by MaxConcurrent.
+// skipped rather than failing the call.
+//
+// NetBox cuts a limit above its MAX_PAGE_SIZE to it, so the pages after
+// the first are read at offsets that step by the length of the first page
+// as it arrived, not by the limit asked for. They are fetched in parallel,
+// bounded by MaxConcurrent, as far as the first page's count says, and
+// further while the last page read says more follow (objects created
+// meanwhile). The count only decides how far to read ahead: it sizes no
+// allocation, so a count of 10^12 costs what the server actually sends.
 func list[T any](ctx context.Context, c *Client, path string, q url.Values) ([]T, error) {
 	q = cloneValues(q)
 	q.Set("limit", strconv.Itoa(c.pageSize))
 	q.Set("offset", "0")
-	var first page
-	if err := c.do(ctx, http.MethodGet, path, q, nil, &first); err != nil {
+	first, err := c.getPage(ctx, path, q)
+	if err != nil {
 		return nil, err
 	}
-	n := len(first.Results)
-	pages := 0
-	if n > 0 && first.Count > n {
-		pages = (first.Count - n + c.pageSize - 1) / c.pageSize
-	}
-	all := make([]decoded[T], pages+1)
-	errs := make([]error, pages)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, c.maxConc)
-	for i := range pages {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			pq := cloneValues(q)
-			pq.Set("offset", strconv.Itoa(n+i*c.pageSize))
-			var p page
-			if errs[i] = c.do(ctx, http.MethodGet, path, pq, nil, &p); errs[i] == nil {
-				all[i+1] = decodePage[T](path, p.Results)
-			}
-		}()
-	}
-	all[0] = decodePage[T](path, first.Results)
-	wg.Wait()
-	for _, err := range errs {
+	pages := []decoded[T]{decodePage[T](path, first.Results)}
+	pages[0].off = 0
+	if step := len(first.Results); first.more(0) {
+		rest, err := restPages[T](ctx, c, path, q, step, first.Count)
 		if err != nil {
 			return nil, err
 		}
+		pages = append(pages, rest...)
 	}
+	slices.SortFunc(pages, func(a, b decoded[T]) int { return cmp.Compare(a.off, b.off) })
 	total := 0
-	for _, d := range all {
+	for _, d := range pages {
 		total += len(d.items)
 	}
 	out := make([]T, 0, total)
 	// Objects created or deleted while paging shift offsets; an object
 	// seen twice is kept once.
 	seen := make(map[int]struct{}, total)
-	for _, d := range all {
+	for _, d := range pages {
 		for _, e := range d.bad {
+			c.decodeErrors.Add(1)
 			c.onDecode(e)
 		}
 		for i, v := range d.items {
@@ -254,6 +276,83 @@ func list[T any](ctx context.Context, c *Client, path string, q url.Values) ([]T
 	}
 	return out, nil
 }
+
+// restPages reads the pages after the first, which held step objects, at
+// offsets step, 2*step, ...: in parallel up to count, then for as long as
+// the page at the furthest offset says that more follow. A page that ends
+// the list stops the reading of offsets beyond it.
+func restPages[T any](ctx context.Context, c *Client, path string, q url.Values, step, count int) ([]decoded[T], error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		off  int
+		d    decoded[T]
+		more bool
+		err  error
+	}
+	results := make(chan result)
+	var (
+		out      []decoded[T]
+		firstErr error
+		inFlight int
+		next     = step
+		frontier = max(count, step+1) // offsets below it are read; the first page said more follow
+		end      = math.MaxInt        // no object lies at or beyond it
+	)
+	for {
+		for firstErr == nil && inFlight < c.maxConc && next < frontier && next < end {
+			off := next
+			next += step
+			inFlight++
+			go func() {
+				pq := cloneValues(q)
+				pq.Set("offset", strconv.Itoa(off))
+				p, err := c.getPage(ctx, path, pq)
+				r := result{off: off, err: err}
+				if err == nil {
+					r.d, r.more = decodePage[T](path, p.Results), p.more(off)
+					r.d.off = off
+				}
+				results <- r
+			}()
+		}
+		if inFlight == 0 {
+			break
+		}
+		r := <-results
+		inFlight--
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+				cancel()
+			}
+			continue
+		}
+		out = append(out, r.d)
+		n := len(r.d.items) + len(r.d.bad)
+		if r.more {
+			frontier = max(frontier, r.off+step+1)
+		} else {
+			end = min(end, r.off+n)
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+// getPage reads one page of a list.
+func (c *Client) getPage(ctx context.Context, path string, q url.Values) (page, error) {
+	var p page
+	err := c.do(ctx, http.MethodGet, path, q, nil, &p)
+	return p, err
+}
+
+// DecodeErrors is how many objects of list answers this client could not
+// decode and skipped since it was made (each was handed to
+// Config.OnDecodeError, or logged as a warning).
+func (c *Client) DecodeErrors() uint64 { return c.decodeErrors.Load() }
 
 func cloneValues(q url.Values) url.Values {
 	out := make(url.Values, len(q)+2)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -64,13 +65,18 @@ type Config struct {
 	// PageSize of list requests.
 	PageSize int `yaml:"page_size,omitempty" json:"page_size,omitempty"`
 	// Transport replaces the HTTP transport (tests, proxies). TLS settings
-	// of this Config do not apply to it.
+	// of this Config do not apply to it. Without it the client uses its
+	// own *http.Transport, a copy of http.DefaultTransport when that is
+	// one, so a RoundTripper an embedding program put into
+	// http.DefaultTransport is not used.
 	Transport http.RoundTripper `yaml:"-" json:"-"`
-	// Logger receives retries and skipped objects at debug/warn level. Tokens
-	// never reach it.
+	// Logger receives retries (debug level) and skipped objects (warning
+	// level, with their id). Nil means slog.Default(). Tokens never reach
+	// it.
 	Logger *slog.Logger `yaml:"-" json:"-"`
 	// OnDecodeError is called for each object of a list answer that could
-	// not be decoded and was skipped. Nil logs a warning.
+	// not be decoded and was skipped. Nil logs a warning to Logger.
+	// Client.DecodeErrors counts them either way.
 	OnDecodeError func(*DecodeError) `yaml:"-" json:"-"`
 	// UserAgent sent with each request.
 	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty"`
@@ -294,7 +300,7 @@ func (c Config) withDefaults() Config {
 		c.PageSize = DefaultPageSize
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "go-osism-netbox"
@@ -306,7 +312,7 @@ func (c Config) baseTransport() (http.RoundTripper, error) {
 	if c.Transport != nil {
 		return c.Transport, nil
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := newHTTPTransport()
 	t.MaxIdleConnsPerHost = c.MaxConcurrent
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // explicit opt-out
 	if c.CAFile != "" {
@@ -325,4 +331,28 @@ func (c Config) baseTransport() (http.RoundTripper, error) {
 	}
 	t.TLSClientConfig = tc
 	return t, nil
+}
+
+// newHTTPTransport is a copy of http.DefaultTransport when it is still an
+// *http.Transport, and otherwise one with net/http's defaults: an
+// embedding program may have replaced http.DefaultTransport with any
+// RoundTripper, and this package needs an *http.Transport for its TLS
+// settings. A program that wants its own RoundTripper used sets
+// Config.Transport.
+func newHTTPTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
 }

@@ -2,6 +2,7 @@ package netbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +247,36 @@ func TestAPIErrorMatching(t *testing.T) {
 			require.Contains(t, err.Error(), `get device "node-1"`)
 			require.True(t, StatusIs(err, tc.status))
 		})
+	}
+}
+
+// countingRoundTripper stands for what an embedding program may put in
+// http.DefaultTransport: instrumentation, a proxy, a test recorder.
+type countingRoundTripper struct {
+	next  http.RoundTripper
+	calls atomic.Int32
+}
+
+func (c *countingRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+// Not parallel: it replaces http.DefaultTransport for the whole process.
+func TestNewWithReplacedDefaultTransport(t *testing.T) {
+	orig := http.DefaultTransport
+	t.Cleanup(func() { http.DefaultTransport = orig })
+	srv := newRawServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		writeJSON(w, 200, map[string]any{"id": 1, "name": "node-1"})
+	})
+	for _, insecure := range []bool{false, true} {
+		rt := &countingRoundTripper{next: orig}
+		http.DefaultTransport = rt
+		var c *Client
+		require.NotPanics(t, func() { c = testClient(t, srv.URL, func(c *Config) { c.InsecureSkipVerify = insecure }) })
+		d, err := c.DeviceByID(context.Background(), 1)
+		require.NoError(t, err)
+		require.Equal(t, "node-1", d.Name)
+		require.Zero(t, rt.calls.Load(), "the client uses its own transport, with its TLS settings")
 	}
 }

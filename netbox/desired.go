@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v4"
 )
@@ -85,7 +86,24 @@ type MLAGState struct {
 }
 
 // ErrNoDesiredState: neither the device's nor the collection's file exists.
+// LoadDesiredState returns it as a *MissingDesiredStateError.
 var ErrNoDesiredState = errors.New("no desired state")
+
+// MissingDesiredStateError says which device and state have no desired
+// state and which files were looked for. It matches ErrNoDesiredState.
+type MissingDesiredStateError struct {
+	Device     string
+	State      string // normalized: "" and "0" are "a"
+	Collection string
+	Files      []string // the collection's file, then the device's
+}
+
+func (e *MissingDesiredStateError) Error() string {
+	return fmt.Sprintf("no desired state for %s in state %s (looked for %s)", e.Device, e.State, strings.Join(e.Files, ", "))
+}
+
+// Is makes errors.Is(err, ErrNoDesiredState) true.
+func (e *MissingDesiredStateError) Is(target error) bool { return target == ErrNoDesiredState }
 
 // FileError is a problem in a desired-state file: which file, where, which
 // key and what was expected instead.
@@ -118,11 +136,12 @@ func NormalizeState(state string) string {
 // LoadDesiredState reads <dir>/<collection>/<state>.yaml and
 // <dir>/<collection>/<device>/<state>.yaml; the device's interfaces replace
 // the collection's interfaces of the same name. A missing or "0" state
-// means "a". It is an error (ErrNoDesiredState) if neither file exists.
+// means "a". It is an error if neither file exists: a
+// *MissingDesiredStateError, which matches ErrNoDesiredState.
 func LoadDesiredState(dir, collection, device, state string) (DesiredState, error) {
 	state = NormalizeState(state)
 	for what, v := range map[string]string{"collection": collection, "device": device, "state": state} {
-		if v == "" || v == "." || v == ".." || strings.ContainsAny(v, `/\`) {
+		if !plainName(v) {
 			return nil, fmt.Errorf("load desired state: %s %q: want a plain name", what, v)
 		}
 	}
@@ -142,9 +161,15 @@ func LoadDesiredState(dir, collection, device, state string) (DesiredState, erro
 		out.merge(ds)
 	}
 	if !found {
-		return nil, fmt.Errorf("load desired state %q of device %q: %w: neither %s nor %s exists", state, device, ErrNoDesiredState, collFile, devFile)
+		return nil, &MissingDesiredStateError{Device: device, State: state, Collection: collection, Files: []string{collFile, devFile}}
 	}
 	return out, nil
+}
+
+// plainName reports whether v names one file or directory inside another:
+// not empty, not . or .., without a path separator or control character.
+func plainName(v string) bool {
+	return v != "" && v != "." && v != ".." && !strings.ContainsAny(v, `/\`) && strings.IndexFunc(v, unicode.IsControl) < 0
 }
 
 // CollectionDevices lists the devices a desired-state collection names,
@@ -155,7 +180,7 @@ func LoadDesiredState(dir, collection, device, state string) (DesiredState, erro
 // file that is not YAML, or whose top level is not a mapping of device
 // names, is a *FileError naming the file and line.
 func CollectionDevices(dir, collection string) ([]string, error) {
-	if collection == "" || collection == "." || collection == ".." || strings.ContainsAny(collection, `/\`) {
+	if !plainName(collection) {
 		return nil, fmt.Errorf("devices of desired-state collection %q: want a plain name", collection)
 	}
 	root := filepath.Join(dir, collection)
@@ -455,6 +480,9 @@ func (p parser) data(n *yaml.Node, key string) (InterfaceData, error) {
 				return p.errf(v, kk, "expected a string, got %s", kindName(v))
 			}
 			s := v.Value
+			if v.Tag == "!!null" {
+				s = "" // null clears the description
+			}
 			d.Description = &s
 			return nil
 		}

@@ -215,3 +215,19 @@ func TestCollectionDevices(t *testing.T) {
 		require.Equal(t, []string{"leaf-1", "node-1", "node-2", "node-3", "node-4"}, got)
 	})
 }
+
+// A description written as YAML null clears it rather than setting the
+// text "null" or "~".
+func TestDesiredStateNullDescription(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"null", "~", "", `""`} {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			ds, err := ParseDesiredState("x.yaml", []byte("n:\n  eth0: {type: virtual, data: {description: "+v+"}}\n"))
+			require.NoError(t, err)
+			d := ds["n"]["eth0"].Data.Description
+			require.NotNil(t, d)
+			require.Equal(t, "", *d)
+		})
+	}
+}

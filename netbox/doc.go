@@ -18,8 +18,9 @@
 //     list call. This package decodes reads itself: choice fields are
 //     strings (Choice), unknown fields are ignored, and each object of a
 //     list is decoded on its own, so one that cannot be read is handed to
-//     Config.OnDecodeError (a warning by default) and skipped while the
-//     others are returned.
+//     Config.OnDecodeError (by default a warning with the object's id to
+//     Config.Logger, slog.Default() without one), counted
+//     (Client.DecodeErrors) and skipped while the others are returned.
 //   - It cannot filter by custom field (cf_<name>); DeviceFilter can.
 //   - It has no usable bulk PATCH; UpdateDevicesCustomFields and
 //     UpdateInterfaces send NetBox's list PATCH [{id, ...}], one request per
@@ -44,11 +45,22 @@
 // retried: a lost answer to a create would otherwise create a duplicate.
 // PATCH is, because this package's PATCH bodies set absolute values. TLS
 // is verified unless Config.InsecureSkipVerify says otherwise; Config.CAFile
-// adds an internal CA. Tokens never reach logs or fmt output.
+// adds an internal CA. Tokens never reach logs or fmt output, and never
+// leave NetBox: the Authorization header goes only to the scheme, host
+// and port of Config.URL, so a redirect elsewhere is followed without it.
+// The transport is the client's own *http.Transport (a copy of
+// http.DefaultTransport when that still is one, whatever an embedding
+// program put there otherwise); Config.Transport replaces it.
 //
-// Lists fetch pages of 1000 (NetBox's default maximum); after the first
-// page the rest are fetched in parallel by offset, so 10,000 devices cost
-// 10 requests and little more than two round trips of wall time.
+// Lists ask for pages of 1000 (NetBox's default maximum). NetBox cuts a
+// limit above its MAX_PAGE_SIZE, so the pages after the first step by the
+// length the first page actually had and nothing is lost on a NetBox
+// configured lower; they are fetched in parallel by offset, so 10,000
+// devices cost 10 requests and little more than two round trips of wall
+// time, and further while the pages say that more follow. The count of an
+// answer only decides how far to read ahead and sizes no allocation.
+// Non-2xx answers become errors of one bounded line however large or odd
+// the body.
 //
 // # Configuration
 //
@@ -73,7 +85,11 @@
 // LoadDesiredState reads <dir>/<collection>/<state>.yaml and
 // <dir>/<collection>/<device>/<state>.yaml (the device's interfaces replace
 // the collection's of the same name; a missing or "0" state means "a");
-// CollectionDevices lists the devices a collection names. Apply follows upstream python-osism's manage_device.py (v0.3.0): it
+// when neither exists it returns a *MissingDesiredStateError naming the
+// files it looked for. DesiredStateHook (DesiredStateConfig.Hook) is phase
+// 1: a state without a file fails the phase when DesiredStateConfig.Require
+// is set and is otherwise skipped with a line in the transition's output
+// saying so, never silently. CollectionDevices lists the devices a collection names. Apply follows upstream python-osism's manage_device.py (v0.3.0): it
 // creates missing cables and labels both ends "<pos>:<port> /
 // [<rack>-]<pos>:<port>", sets MAC addresses (as NetBox 4.2+ MAC address
 // objects made primary), IP addresses and primary_ip4, VLANs and their
@@ -96,7 +112,9 @@
 //
 // Store implements statemachine.Store on the custom fields device_state and
 // device_transition, written together in one PATCH. It caches device ids,
-// so a Save after a Load costs one request.
+// so a Save after a Load costs one request. A record that would not read
+// back as written (invalid UTF-8, control characters, more than 256 bytes)
+// is refused.
 //
 // # Files
 //

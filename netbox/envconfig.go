@@ -49,6 +49,10 @@ type DesiredStateConfig struct {
 	Dir string `yaml:"desired_state_dir" json:"desired_state_dir,omitempty"`
 	// Collection is the default collection.
 	Collection string `yaml:"collection" json:"collection,omitempty"`
+	// Require makes a transition to a state without a desired-state file
+	// fail in phase 1 (naming the files looked for); without it phase 1 is
+	// skipped and says so in the transition's output. See Hook.
+	Require bool `yaml:"require_desired_state" json:"require_desired_state,omitempty"`
 }
 
 // The environment variables [DesiredStateConfig.ApplyEnv] reads.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // Sentinels a caller branches on. Match them with errors.Is; an *APIError
@@ -102,39 +103,84 @@ func newAPIError(method, path string, status int, body []byte) *APIError {
 	return e
 }
 
+// Bounds of what an answer puts into an error: NetBox's messages are
+// short, and an error is one line of a log or a task's output however
+// large or odd the body a proxy or a broken NetBox sent.
+const (
+	maxErrorText   = 200 // runes of a detail, a message or a key
+	maxErrorFields = 20  // field errors kept
+	maxFieldMsgs   = 5   // messages kept per field
+)
+
 func (e *APIError) addFields(prefix string, obj map[string]json.RawMessage) {
-	for k, raw := range obj {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		raw := obj[k]
 		if k == "detail" && prefix == "" {
 			var s string
 			if json.Unmarshal(raw, &s) == nil {
-				e.Detail = s
+				e.Detail = excerpt([]byte(s))
 				continue
 			}
+		}
+		if len(e.Fields) >= maxErrorFields {
+			e.Fields["..."] = []string{"more field errors left out"}
+			return
 		}
 		if e.Fields == nil {
 			e.Fields = map[string][]string{}
 		}
+		key := excerpt([]byte(prefix + k))
 		var msgs []string
 		if json.Unmarshal(raw, &msgs) == nil {
-			e.Fields[prefix+k] = msgs
+			if len(msgs) > maxFieldMsgs {
+				msgs = append(msgs[:maxFieldMsgs], "...")
+			}
+			for i, m := range msgs {
+				msgs[i] = excerpt([]byte(m))
+			}
+			e.Fields[key] = msgs
 			continue
 		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			e.Fields[prefix+k] = []string{s}
+			e.Fields[key] = []string{excerpt([]byte(s))}
 			continue
 		}
 		// Nested errors (custom_fields: {name: [...]}) keep their JSON.
-		e.Fields[prefix+k] = []string{string(raw)}
+		e.Fields[key] = []string{excerpt(raw)}
 	}
 }
 
+// excerpt makes text of an answer fit for an error: valid UTF-8, control
+// characters (a newline of an HTML page, an injected header) and runs of
+// white space as one space, at most maxErrorText runes.
 func excerpt(body []byte) string {
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "..."
+	var b strings.Builder
+	n := 0
+	space := false
+	for _, r := range strings.ToValidUTF8(string(body), "\uFFFD") {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if n >= maxErrorText {
+			b.WriteString("...")
+			break
+		}
+		if space {
+			b.WriteByte(' ')
+			n++
+			space = false
+		}
+		b.WriteRune(r)
+		n++
 	}
-	return s
+	return b.String()
 }
 
 // DecodeError reports one object of a list answer that could not be decoded.

@@ -2,6 +2,7 @@ package netbox_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,4 +59,54 @@ func TestTransitionOnNetBox(t *testing.T) {
 	st, err := m.Status(ctx, "node-3")
 	require.NoError(t, err)
 	require.Equal(t, &statemachine.Transit{From: "a", To: "b", Phase: 1}, st.Transit)
+}
+
+// A phase 1 without a desired-state file never passes silently: an
+// optional hook says so in the transition's output, naming the files it
+// looked for; DesiredStateConfig.Require makes it an error that names them.
+func TestNoDesiredStateIsReported(t *testing.T) {
+	t.Parallel()
+	dir := "testdata/desired"
+	files := filepath.Join(dir, "dc1", "b.yaml") + ", " + filepath.Join(dir, "dc1", "node-3", "b.yaml")
+	cases := []struct {
+		name    string
+		require bool
+	}{
+		{name: "optional: reported in the output", require: false},
+		{name: "required: an error", require: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, c := fabric(t)
+			cfg := netbox.DesiredStateConfig{Dir: dir, Collection: "dc1", Require: tc.require}
+			var progress []string
+			var missing []*netbox.MissingDesiredStateError
+			hook := cfg.Hook(c, "")
+			hook.OnMissing = func(_ context.Context, e *netbox.MissingDesiredStateError) { missing = append(missing, e) }
+			m, err := statemachine.New(statemachine.Config{
+				Store: netbox.NewStore(c),
+				Hooks: map[statemachine.Phase][]statemachine.PhaseHook{statemachine.PhaseNetBox: {hook}},
+				Observers: []statemachine.Observer{func(e statemachine.Event) {
+					if e.Kind == statemachine.PhaseProgress {
+						progress = append(progress, e.Message)
+					}
+				}},
+			})
+			require.NoError(t, err)
+			_, err = m.Transition(context.Background(), "node-3", statemachine.StateB, nil)
+			want := "no desired state for node-3 in state b (looked for " + files + ")"
+			require.Len(t, missing, 1)
+			require.Equal(t, &netbox.MissingDesiredStateError{Device: "node-3", State: "b", Collection: "dc1",
+				Files: []string{filepath.Join(dir, "dc1", "b.yaml"), filepath.Join(dir, "dc1", "node-3", "b.yaml")}}, missing[0])
+			if tc.require {
+				require.ErrorIs(t, err, netbox.ErrNoDesiredState)
+				require.ErrorContains(t, err, want)
+				require.Empty(t, progress)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, []string{want}, progress)
+		})
+	}
 }

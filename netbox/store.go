@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/osism/go-osism/internal/batch"
 	"github.com/osism/go-osism/statemachine"
@@ -69,10 +72,7 @@ func (s *Store) loadRound(ctx context.Context, names []string) (map[string]loade
 		}
 		for _, d := range devs {
 			s.remember(d.Name, d.ID)
-			out[d.Name] = loaded{id: d.ID, rec: statemachine.Record{
-				State:      d.CustomFields.String(FieldDeviceState),
-				Transition: d.CustomFields.String(FieldDeviceTransition),
-			}}
+			out[d.Name] = loaded{id: d.ID, rec: recordFromFields(d.CustomFields)}
 		}
 	}
 	return out, nil
@@ -121,15 +121,15 @@ func (s *Store) Load(ctx context.Context, device string) (statemachine.Record, e
 		return statemachine.Record{}, fmt.Errorf("load state of device %q: %w", device, err)
 	}
 	s.remember(device, d.ID)
-	return statemachine.Record{
-		State:      d.CustomFields.String(FieldDeviceState),
-		Transition: d.CustomFields.String(FieldDeviceTransition),
-	}, nil
+	return recordFromFields(d.CustomFields), nil
 }
 
 // Save writes both fields of rec in one request.
 func (s *Store) Save(ctx context.Context, device string, rec statemachine.Record) error {
-	fields := map[string]any{FieldDeviceState: rec.State, FieldDeviceTransition: rec.Transition}
+	fields, err := recordFields(rec)
+	if err != nil {
+		return fmt.Errorf("save state of device %q: %w", device, err)
+	}
 	id, cached, err := s.id(ctx, device)
 	if err != nil {
 		return fmt.Errorf("save state of device %q: %w", device, err)
@@ -147,6 +147,36 @@ func (s *Store) Save(ctx context.Context, device string, rec statemachine.Record
 		return fmt.Errorf("save state of device %q: %w", device, err)
 	}
 	return nil
+}
+
+// recordFromFields reads a record from a device's custom fields; null and
+// absent fields read as "".
+func recordFromFields(cf CustomFields) statemachine.Record {
+	return statemachine.Record{
+		State:      cf.String(FieldDeviceState),
+		Transition: cf.String(FieldDeviceTransition),
+	}
+}
+
+// maxRecordField bounds a stored field: NetBox's text custom fields take
+// any length, but a state or transition name is short.
+const maxRecordField = 256
+
+// recordFields is the custom-field PATCH of rec. A value that would not
+// read back as written is refused: JSON would replace invalid UTF-8, and
+// control characters have no place in a state's name.
+func recordFields(rec statemachine.Record) (map[string]any, error) {
+	for _, f := range []struct{ name, v string }{{FieldDeviceState, rec.State}, {FieldDeviceTransition, rec.Transition}} {
+		switch {
+		case len(f.v) > maxRecordField:
+			return nil, fmt.Errorf("%s: %d bytes, want at most %d", f.name, len(f.v), maxRecordField)
+		case !utf8.ValidString(f.v):
+			return nil, fmt.Errorf("%s %q: not valid UTF-8", f.name, f.v)
+		case strings.IndexFunc(f.v, unicode.IsControl) >= 0:
+			return nil, fmt.Errorf("%s %q: control characters are not allowed", f.name, f.v)
+		}
+	}
+	return map[string]any{FieldDeviceState: rec.State, FieldDeviceTransition: rec.Transition}, nil
 }
 
 // write sets the fields of device id: one request, or a place in the next

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -16,8 +18,14 @@ import (
 // this package or from go-netbox's generated client: it sets the
 // Authorization header for the token's kind (go-netbox only knows "Token"),
 // caps concurrency, bounds each attempt and retries what is safe to retry.
+//
+// The token goes only to NetBox's own origin (scheme, host and port of
+// base). net/http's Client strips an Authorization header the caller set
+// when a redirect leaves the host, but this transport adds the header to
+// every request it sends, redirects included, so it checks each one.
 type transport struct {
 	next       http.RoundTripper
+	base       *url.URL
 	auth       string
 	userAgent  string
 	sem        chan struct{}
@@ -112,7 +120,11 @@ func (t *transport) once(ctx context.Context, orig *http.Request, attempt int) (
 		}
 		req.Body = b
 	}
-	req.Header.Set("Authorization", t.auth)
+	if sameOrigin(t.base, req.URL) {
+		req.Header.Set("Authorization", t.auth)
+	} else {
+		req.Header.Del("Authorization")
+	}
 	req.Header.Set("Accept", "application/json")
 	if t.userAgent != "" {
 		req.Header.Set("User-Agent", t.userAgent)
@@ -125,6 +137,28 @@ func (t *transport) once(ctx context.Context, orig *http.Request, attempt int) (
 	}
 	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { cancel(); <-t.sem }}
 	return resp, nil
+}
+
+// sameOrigin reports whether u has base's scheme, host and port (the
+// scheme's default port when none is given); hosts compare without case.
+func sameOrigin(base, u *url.URL) bool {
+	if u == nil || u.User != nil || !strings.EqualFold(base.Scheme, u.Scheme) {
+		return false
+	}
+	return strings.EqualFold(base.Hostname(), u.Hostname()) && originPort(base) == originPort(u)
+}
+
+func originPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }
 
 // delay is exponential backoff with jitter in [d/2, d].

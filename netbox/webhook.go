@@ -18,7 +18,7 @@ const SignatureHeader = "X-Hook-Signature"
 var (
 	ErrSignature          = errors.New("netbox webhook signature")
 	ErrSignatureMissing   = fmt.Errorf("%w: missing %s header", ErrSignature, SignatureHeader)
-	ErrSignatureMalformed = fmt.Errorf("%w: malformed: want 128 hex digits of HMAC-SHA512", ErrSignature)
+	ErrSignatureMalformed = fmt.Errorf("%w: malformed: want 128 hex digits of HMAC-SHA512, all in one case", ErrSignature)
 	ErrSignatureMismatch  = fmt.Errorf("%w: does not match the body", ErrSignature)
 	ErrNoSecret           = errors.New("netbox webhook: no secret configured")
 )
@@ -32,7 +32,8 @@ func Sign(secret string, body []byte) string {
 }
 
 // VerifySignature checks header (the X-Hook-Signature value) against body,
-// in constant time. An empty secret is refused, since NetBox then sends no
+// in constant time. The signature is 128 hex digits in one case (NetBox
+// sends lowercase); surrounding white space is dropped. An empty secret is refused, since NetBox then sends no
 // signature and anyone could post events.
 func VerifySignature(secret string, body []byte, header string) error {
 	if secret == "" {
@@ -42,17 +43,22 @@ func VerifySignature(secret string, body []byte, header string) error {
 	if header == "" {
 		return ErrSignatureMissing
 	}
-	got, err := hex.DecodeString(header)
-	if err != nil || len(got) != sha512.Size {
+	// Compared as text, in one case: NetBox writes lowercase hex (Python's
+	// hexdigest); all uppercase is accepted too, but not a mix, so that
+	// any change of a byte of a signature is refused.
+	if upper := strings.ToUpper(header); header == upper {
+		header = strings.ToLower(header)
+	}
+	if len(header) != 2*sha512.Size || strings.IndexFunc(header, notLowerHex) >= 0 {
 		return ErrSignatureMalformed
 	}
-	m := hmac.New(sha512.New, []byte(secret))
-	m.Write(body)
-	if !hmac.Equal(got, m.Sum(nil)) {
+	if !hmac.Equal([]byte(header), []byte(Sign(secret, body))) {
 		return ErrSignatureMismatch
 	}
 	return nil
 }
+
+func notLowerHex(r rune) bool { return (r < '0' || r > '9') && (r < 'a' || r > 'f') }
 
 // Webhook events NetBox sends for object changes.
 const (

@@ -20,6 +20,7 @@ func TestVerifySignature(t *testing.T) {
 	}{
 		{name: "valid", secret: secret, header: good, body: body},
 		{name: "valid, upper-case hex", secret: secret, header: strings.ToUpper(good), body: body},
+		{name: "one digit in the other case", secret: secret, header: mixedCase(good), body: body, want: ErrSignatureMalformed},
 		{name: "wrong secret", secret: "other", header: good, body: body, want: ErrSignatureMismatch},
 		{name: "body changed", secret: secret, header: good, body: append([]byte(" "), body...), want: ErrSignatureMismatch},
 		{name: "missing", secret: secret, header: "", body: body, want: ErrSignatureMissing},
@@ -84,4 +85,10 @@ func TestParseWebhook(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// mixedCase upper-cases the first letter of a lowercase hex signature.
+func mixedCase(sig string) string {
+	i := strings.IndexAny(sig, "abcdef")
+	return sig[:i] + strings.ToUpper(sig[i:i+1]) + sig[i+1:]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +26,10 @@ const (
 	dedupKeyPre    = "dedup."
 	lockKeyPre     = "lock."
 	holdKey        = "hold"
+
+	// dupWindow is how long the task stream recognises a task published
+	// twice (by its Nats-Msg-Id).
+	dupWindow = 2 * time.Minute
 
 	// OutputRetention is how long output lines are kept.
 	OutputRetention = 24 * time.Hour
@@ -85,7 +90,17 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bu
 		Storage:     storage,
 		Replicas:    cfg.Replicas,
 		MaxAge:      retention,
-		Duplicates:  2 * time.Minute,
+		// Submit sets Nats-Msg-Id to the task id and publishes again when
+		// it cannot tell whether the broker stored a task; the window is
+		// how long such a second publish is recognised.
+		Duplicates: dupWindow,
+		// A full stream refuses new tasks instead of dropping queued ones,
+		// and a task id is stored once: a task published again after the
+		// duplicate window is refused, so it cannot run twice.
+		MaxBytes:             cfg.MaxTaskBytes,
+		Discard:              jetstream.DiscardNew,
+		MaxMsgsPerSubject:    1,
+		DiscardNewPerSubject: true,
 	}, {
 		Name:        OutputStream,
 		Description: "osism: task output lines",
@@ -94,6 +109,7 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bu
 		Storage:     storage,
 		Replicas:    cfg.Replicas,
 		MaxAge:      OutputRetention,
+		MaxBytes:    cfg.MaxOutputBytes,
 		Discard:     jetstream.DiscardOld,
 	}}
 	sts := make([]jetstream.Stream, len(streams))
@@ -112,6 +128,7 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bu
 		// every state change; the retention removes them in bulk later.
 		History:  5,
 		TTL:      retention,
+		MaxBytes: cfg.MaxTaskBytes,
 		Storage:  storage,
 		Replicas: cfg.Replicas,
 	}, {
@@ -136,6 +153,13 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bu
 		kvs[i] = kv
 	}
 	return &bus{taskStr: sts[0], outStr: sts[1], tasks: kvs[0], locks: kvs[1], workers: kvs[2]}, nil
+}
+
+// isPerSubjectFull reports a task refused because the stream holds its id
+// already.
+func isPerSubjectFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum messages per subject exceeded")
 }
 
 // isWrongLastSeq reports a failed compare-and-set on a stream subject.

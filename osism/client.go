@@ -28,6 +28,9 @@ type Client struct {
 	js     jetstream.JetStream
 	cfg    TaskConfig
 	log    *slog.Logger
+	// pubTimeout bounds the wait for the acknowledgement of one publish
+	// of a task.
+	pubTimeout time.Duration
 
 	tasks   jetstream.KeyValue
 	locks   jetstream.KeyValue
@@ -73,6 +76,10 @@ type ClientOpts struct {
 	// Logger receives the client's and its workers' logs; default
 	// slog.Default().
 	Logger *slog.Logger
+	// PublishTimeout is how long Submit waits for the broker to
+	// acknowledge a task before it publishes the task again (with the same
+	// Nats-Msg-Id, so that the broker stores it once); default 5s.
+	PublishTimeout time.Duration
 }
 
 // Dial connects to the broker of cfg and returns a client that owns the
@@ -91,7 +98,7 @@ func Dial(ctx context.Context, cfg Config, extra ...nats.Option) (*Client, error
 	}
 	nc, err := nats.Connect(cfg.Broker.URL, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("dial broker %s: %w", cfg.Broker.URL, err)
+		return nil, fmt.Errorf("dial broker %s: %w", cfg.Broker.RedactedURL(), err)
 	}
 	c, err := NewClient(ctx, nc, &ClientOpts{Tasks: cfg.Tasks})
 	if err != nil {
@@ -130,6 +137,18 @@ func (b ConnConfig) NATSOptions() ([]nats.Option, error) {
 			return nil, fmt.Errorf("broker creds_file: %w", err)
 		}
 		opts = append(opts, nats.UserCredentials(b.CredsFile))
+	case b.TokenFile != "":
+		tok, err := readTokenFile(b.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Token(tok))
+	default:
+		// The token the broker of this host generated, when this user may
+		// read it; a broker that needs no credentials ignores it.
+		if tok, err := readTokenFile(DefaultBrokerTokenFile); err == nil {
+			opts = append(opts, nats.Token(tok))
+		}
 	}
 	if b.TLS.CAFile != "" {
 		opts = append(opts, nats.RootCAs(b.TLS.CAFile))
@@ -143,6 +162,20 @@ func (b ConnConfig) NATSOptions() ([]nats.Option, error) {
 	return opts, nil
 }
 
+// readTokenFile reads a token file; the error names the file, never the
+// token.
+func readTokenFile(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("broker token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(raw))
+	if tok == "" {
+		return "", fmt.Errorf("broker token_file %s: empty, expected the token", path)
+	}
+	return tok, nil
+}
+
 // NewClient returns a client over an open connection, which the caller
 // keeps and closes. It creates the streams and buckets of the bus when they
 // are missing and brings their limits to opts.Tasks.
@@ -154,10 +187,14 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts *ClientOpts) (*Client, e
 		return nil, err
 	}
 	c := &Client{
-		nc:      nc,
-		cfg:     opts.Tasks.withDefaults(),
-		log:     opts.Logger,
-		pending: make(map[string]*pendingTask),
+		nc:         nc,
+		cfg:        opts.Tasks.withDefaults(),
+		log:        opts.Logger,
+		pending:    make(map[string]*pendingTask),
+		pubTimeout: opts.PublishTimeout,
+	}
+	if c.pubTimeout <= 0 {
+		c.pubTimeout = 5 * time.Second
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -285,7 +322,14 @@ type SubmitResult struct {
 	Duplicate bool
 }
 
-// Submit queues a task and returns its id once the broker stored it.
+// Submit queues a task and returns its id once the broker stored it. It
+// publishes the task with its id as Nats-Msg-Id and, when it cannot tell
+// whether the broker stored it (the acknowledgement lost, the connection
+// dropped), publishes it again, a few times within ctx; the broker keeps
+// one copy. When the outcome stays unknown, Submit returns the task's id
+// with an error for which errors.Is(err, ErrMaybeQueued) holds: the task
+// may still run, and its record tells. Only a task the broker refused is
+// recorded as failed ("not queued").
 func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (SubmitResult, error) {
 	if args == nil {
 		return SubmitResult{}, errors.New("submit: nil task arguments")
@@ -327,6 +371,12 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 		DedupKey: opts.DedupKey, Timeout: opts.Timeout, CreatedAt: now,
 		Reply: c.replyPre + id,
 	}
+	// The record shows what the kind lets it show; the task carries the
+	// arguments as given.
+	m := taskMsg(&rec)
+	if r, ok := args.(Redacter); ok {
+		rec.Args = redactedJSON(r, raw)
+	}
 	recb, err := json.Marshal(&rec)
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("submit %s: encode record: %w", kind, err)
@@ -336,38 +386,149 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 	// "running" before "queued" lands; the create-if-absent keeps "queued"
 	// from overwriting it.
 	c.addPending(id)
-	m := &nats.Msg{Subject: TaskSubject(q, id), Data: raw, Header: nats.Header{}}
-	m.Header.Set(hdrKind, kind)
-	m.Header.Set(hdrCreated, strconv.FormatInt(now.UnixNano(), 10))
-	m.Header.Set(hdrReply, rec.Reply)
-	if opts.Timeout > 0 {
-		m.Header.Set(hdrTimeout, opts.Timeout.String())
-	}
-	if opts.DedupKey != "" {
-		m.Header.Set(hdrDedup, opts.DedupKey)
-	}
 	taskF, err := c.js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
 	if err != nil {
+		// Not sent: nothing of the task reached the broker.
 		c.dropPending(id)
-		return SubmitResult{}, fmt.Errorf("submit %s: %w", kind, err)
+		return SubmitResult{}, fmt.Errorf("submit %s to queue %s: not queued: %w", kind, q, err)
 	}
 	recF, recErr := c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+id), Data: recb},
 		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithStallWait(5*time.Second))
+	var recRev uint64
 	if recErr == nil {
-		recErr = waitAck(ctx, recF)
+		recRev, recErr = waitSeq(ctx, recF)
 	}
-	if taskErr := waitAck(ctx, taskF); taskErr != nil {
+	if taskErr, maybe := c.confirmTask(ctx, m, taskF); taskErr != nil {
+		if maybe {
+			// The task may be stored and run: its record stays queued and
+			// the worker's records tell how it went.
+			return SubmitResult{ID: id}, fmt.Errorf("submit %s to queue %s: task %s: %w: %w", kind, q, id, ErrMaybeQueued, taskErr)
+		}
 		c.dropPending(id)
 		rec.State, rec.Error, rec.ExitStatus, rec.FinishedAt = StateFailed, "not queued: "+taskErr.Error(), ExitFailure, time.Now().UTC()
 		if b, err := json.Marshal(&rec); err == nil {
-			_, _ = c.tasks.Put(context.WithoutCancel(ctx), taskKeyPre+id, b)
+			wctx := context.WithoutCancel(ctx)
+			if recErr == nil {
+				_, _ = c.tasks.Update(wctx, taskKeyPre+id, b, recRev)
+			} else {
+				_, _ = c.tasks.Create(wctx, taskKeyPre+id, b)
+			}
 		}
-		return SubmitResult{}, fmt.Errorf("submit %s to queue %s: %w", kind, q, taskErr)
+		return SubmitResult{}, fmt.Errorf("submit %s to queue %s: not queued: %w", kind, q, taskErr)
 	}
 	if recErr != nil && !isWrongLastSeq(recErr) {
 		c.log.Warn("task queued but its record was not written", "task", id, "kind", kind, "err", recErr)
 	}
 	return SubmitResult{ID: id}, nil
+}
+
+// taskMsg is the message that queues task t: the arguments as its data,
+// the rest of what a worker needs in headers, and the task id as its
+// Nats-Msg-Id, so that the stream stores a task published twice once.
+func taskMsg(t *Task) *nats.Msg {
+	m := &nats.Msg{Subject: TaskSubject(t.Queue, t.ID), Data: t.Args, Header: nats.Header{}}
+	m.Header.Set(nats.MsgIdHdr, t.ID)
+	m.Header.Set(hdrKind, t.Kind)
+	m.Header.Set(hdrCreated, strconv.FormatInt(t.CreatedAt.UnixNano(), 10))
+	if t.Reply != "" {
+		m.Header.Set(hdrReply, t.Reply)
+	}
+	if t.Timeout > 0 {
+		m.Header.Set(hdrTimeout, t.Timeout.String())
+	}
+	if t.DedupKey != "" {
+		m.Header.Set(hdrDedup, t.DedupKey)
+	}
+	return m
+}
+
+// publishAttempts bounds how often Submit publishes one task.
+const publishAttempts = 5
+
+// confirmTask waits for the broker to acknowledge the task message m sent
+// as f. When the outcome is unknown (no acknowledgement in time, the
+// connection lost) it publishes m again, with the same Nats-Msg-Id, a
+// bounded number of times within ctx. It returns nil once the broker
+// stored the task (perhaps the first time), else the last error and
+// whether the task may still have been stored.
+func (c *Client) confirmTask(ctx context.Context, m *nats.Msg, f jetstream.PubAckFuture) (err error, maybe bool) {
+	wait := func() error {
+		t := time.NewTimer(c.pubTimeout)
+		defer t.Stop()
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return err
+		case <-t.C:
+			return fmt.Errorf("no acknowledgement within %s: %w", c.pubTimeout, jetstream.ErrAsyncPublishTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err = wait()
+	for attempt := 1; ; attempt++ {
+		switch {
+		case err == nil, isPerSubjectFull(err):
+			// Stored: now, or by an earlier publish of this task.
+			return nil, false
+		case !isAmbiguous(err):
+			if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+				return err, maybe // the broker refused it
+			}
+			// No stream answered (a leader election, say): not stored
+			// this time; try again.
+		default:
+			maybe = true
+		}
+		if attempt >= publishAttempts || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				maybe = true // ended while a publish may be under way
+			}
+			return fmt.Errorf("%d publishes: %w", attempt, err), maybe
+		}
+		if !errors.Is(err, jetstream.ErrAsyncPublishTimeout) && !errors.Is(err, nats.ErrTimeout) {
+			// It failed at once (no stream answered, the connection is
+			// down): give the broker a moment (a leader election, a
+			// reconnect) before the next publish.
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.pubTimeout)
+		_, err = c.js.PublishMsg(pctx, m)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no acknowledgement within %s: %w", c.pubTimeout, jetstream.ErrAsyncPublishTimeout)
+		}
+	}
+}
+
+// isAmbiguous reports a publish whose outcome is unknown: the broker may
+// have stored the message.
+func isAmbiguous(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return false // the broker answered
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrInvalidMsg):
+		return false // nothing was stored
+	}
+	return true
+}
+
+// waitSeq waits for a publish and returns its stream sequence.
+func waitSeq(ctx context.Context, f jetstream.PubAckFuture) (uint64, error) {
+	select {
+	case pa := <-f.Ok():
+		return pa.Sequence, nil
+	case err := <-f.Err():
+		return 0, err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 func waitAck(ctx context.Context, f jetstream.PubAckFuture) error {

@@ -58,11 +58,52 @@ type ConnConfig struct {
 	NKeySeedFile string `yaml:"nkey_seed_file" json:"nkey_seed_file,omitempty"`
 	// CredsFile names a NATS credentials file (JWT and seed).
 	CredsFile string `yaml:"creds_file" json:"creds_file,omitempty"`
+	// TokenFile names a file holding the token (such as the one a broker
+	// generates, see DefaultBrokerTokenFile). Without any credential
+	// configured, a client of this host reads DefaultBrokerTokenFile when
+	// it exists and is readable.
+	TokenFile string `yaml:"token_file" json:"token_file,omitempty"`
 	// TLS configures a TLS connection; it is used when a file is set or the
 	// URL scheme is tls://.
 	TLS TLSConfig `yaml:"tls" json:"tls"`
 	// Name is the connection name the broker shows; defaults to the program.
 	Name string `yaml:"name" json:"name,omitempty"`
+}
+
+// DefaultBrokerTokenFile is where a broker with the default store
+// (/var/lib/osism/broker) keeps the token it generates when started
+// without credentials. Its mode is 0600: only the broker's user (and root)
+// may read it, and so connect with it.
+const DefaultBrokerTokenFile = "/var/lib/osism/broker/token"
+
+// RedactedURL is URL with the user information of every URL hidden:
+// nats://user:pass@host becomes nats://user:******@host, and a token in
+// the user part (nats://token@host) becomes ******. It is what errors and
+// logs print.
+func (b ConnConfig) RedactedURL() string { return RedactURL(b.URL) }
+
+// RedactURL hides the user information of the comma-separated NATS URLs
+// in s, as [ConnConfig.RedactedURL].
+func RedactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		at := strings.LastIndexByte(p, '@')
+		if at < 0 {
+			continue
+		}
+		start := 0
+		if j := strings.Index(p, "://"); j >= 0 && j < at {
+			start = j + 3
+		}
+		user := p[start:at]
+		if k := strings.IndexByte(user, ':'); k >= 0 {
+			user = user[:k] + ":" + redacted
+		} else {
+			user = redacted
+		}
+		parts[i] = p[:start] + user + p[at:]
+	}
+	return strings.Join(parts, ",")
 }
 
 // TLSConfig names the files of a TLS connection to the broker.
@@ -94,7 +135,12 @@ type TaskConfig struct {
 	// whose worker died that many times is recorded as failed.
 	MaxDeliveries int `yaml:"max_deliveries" json:"max_deliveries"`
 	// AckWait is how long a worker may stay silent about a task before the
-	// task is given to another worker. Workers heartbeat at a third of it.
+	// task is given to another worker. It is the ack wait a queue's
+	// consumer is created with; once the consumer exists, its ack wait is
+	// the one every worker of the queue follows (heartbeats at a third of
+	// it), whatever their own setting, so that workers with different
+	// settings do not take each other's tasks. Change it on the consumer
+	// (osism-<queue> on stream OSISM_TASKS), then restart the workers.
 	AckWait time.Duration `yaml:"ack_wait" json:"ack_wait"`
 	// Replicas is the number of copies of every stream and bucket; 3 in a
 	// cluster of three or more brokers.
@@ -104,16 +150,34 @@ type TaskConfig struct {
 	// DedupWindow is how long a de-duplication key of a finished task still
 	// refuses a new task with the same key.
 	DedupWindow time.Duration `yaml:"dedup_window" json:"dedup_window"`
+	// MaxTaskBytes caps the task stream and the task records' bucket, each.
+	// A full task stream refuses new tasks (Submit fails, the task is not
+	// queued) rather than drop queued ones. Default 1 GiB, 256 MiB with
+	// memory storage.
+	MaxTaskBytes int64 `yaml:"max_task_bytes" json:"max_task_bytes"`
+	// MaxOutputBytes caps the output stream; when full, the oldest lines
+	// go first. Default 8 GiB, 1 GiB with memory storage.
+	MaxOutputBytes int64 `yaml:"max_output_bytes" json:"max_output_bytes"`
 }
+
+// The default byte caps of the streams, by storage.
+const (
+	defaultMaxTaskBytes      = 1 << 30
+	defaultMaxOutputBytes    = 8 << 30
+	defaultMemMaxTaskBytes   = 256 << 20
+	defaultMemMaxOutputBytes = 1 << 30
+)
 
 // DefaultTaskConfig returns the defaults of the bus.
 func DefaultTaskConfig() TaskConfig {
 	return TaskConfig{
-		RetentionDays: 7,
-		MaxDeliveries: 3,
-		AckWait:       30 * time.Second,
-		Replicas:      1,
-		Storage:       StorageFile,
+		RetentionDays:  7,
+		MaxDeliveries:  3,
+		AckWait:        30 * time.Second,
+		Replicas:       1,
+		Storage:        StorageFile,
+		MaxTaskBytes:   defaultMaxTaskBytes,
+		MaxOutputBytes: defaultMaxOutputBytes,
 	}
 }
 
@@ -134,6 +198,18 @@ func (t TaskConfig) withDefaults() TaskConfig {
 	}
 	if t.Storage == "" {
 		t.Storage = d.Storage
+	}
+	if t.MaxTaskBytes <= 0 {
+		t.MaxTaskBytes = d.MaxTaskBytes
+		if t.Storage == StorageMemory {
+			t.MaxTaskBytes = defaultMemMaxTaskBytes
+		}
+	}
+	if t.MaxOutputBytes <= 0 {
+		t.MaxOutputBytes = d.MaxOutputBytes
+		if t.Storage == StorageMemory {
+			t.MaxOutputBytes = defaultMemMaxOutputBytes
+		}
 	}
 	return t
 }
@@ -161,8 +237,11 @@ func (c Config) Validate() error {
 	if b.CredsFile != "" {
 		n++
 	}
+	if b.TokenFile != "" {
+		n++
+	}
 	if n > 1 {
-		return errors.New("config broker: give one of user/password, token, nkey_seed_file or creds_file, not several")
+		return errors.New("config broker: give one of user/password, token, token_file, nkey_seed_file or creds_file, not several")
 	}
 	if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
 		return errors.New("config broker.tls: cert_file and key_file must be given together")
@@ -175,6 +254,9 @@ func (c Config) Validate() error {
 	}
 	if t.RetentionDays < 0 || t.MaxDeliveries < 0 || t.AckWait < 0 || t.Replicas < 0 || t.DedupWindow < 0 {
 		return errors.New("config tasks: retention_days, max_deliveries, ack_wait, replicas and dedup_window must not be negative")
+	}
+	if t.MaxTaskBytes < 0 || t.MaxOutputBytes < 0 {
+		return errors.New("config tasks: max_task_bytes and max_output_bytes must not be negative")
 	}
 	if t.AckWait > 0 && t.AckWait < 300*time.Millisecond {
 		return fmt.Errorf("config tasks.ack_wait %s: expected at least 300ms", t.AckWait)
@@ -193,18 +275,21 @@ func (c Config) Validate() error {
 // LogValue keeps secrets out of logs.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("broker.url", c.Broker.URL),
+		slog.String("broker.url", c.Broker.RedactedURL()),
 		slog.String("broker.user", c.Broker.User),
 		slog.Any("broker.password", c.Broker.Password),
 		slog.Any("broker.token", c.Broker.Token),
 		slog.String("broker.nkey_seed_file", c.Broker.NKeySeedFile),
 		slog.String("broker.creds_file", c.Broker.CredsFile),
+		slog.String("broker.token_file", c.Broker.TokenFile),
 		slog.Bool("broker.tls", c.Broker.TLS.Enabled()),
 		slog.Int("tasks.retention_days", c.Tasks.RetentionDays),
 		slog.Int("tasks.max_deliveries", c.Tasks.MaxDeliveries),
 		slog.Duration("tasks.ack_wait", c.Tasks.AckWait),
 		slog.Int("tasks.replicas", c.Tasks.Replicas),
 		slog.String("tasks.storage", string(c.Tasks.Storage)),
+		slog.Int64("tasks.max_task_bytes", c.Tasks.MaxTaskBytes),
+		slog.Int64("tasks.max_output_bytes", c.Tasks.MaxOutputBytes),
 	)
 }
 
@@ -242,6 +327,7 @@ const (
 	EnvBrokerToken     = "OSISM_BROKER_TOKEN"
 	EnvBrokerNKeySeed  = "OSISM_BROKER_NKEY_SEED_FILE"
 	EnvBrokerCredsFile = "OSISM_BROKER_CREDS_FILE"
+	EnvBrokerTokenFile = "OSISM_BROKER_TOKEN_FILE"
 	EnvBrokerTLSCA     = "OSISM_BROKER_TLS_CA_FILE"
 	EnvBrokerTLSCert   = "OSISM_BROKER_TLS_CERT_FILE"
 	EnvBrokerTLSKey    = "OSISM_BROKER_TLS_KEY_FILE"
@@ -251,6 +337,9 @@ const (
 	EnvTaskReplicas    = "OSISM_TASK_REPLICAS"
 	EnvTaskStorage     = "OSISM_TASK_STORAGE"
 	EnvTaskDedupWindow = "OSISM_TASK_DEDUP_WINDOW"
+
+	EnvTaskMaxTaskBytes   = "OSISM_TASK_MAX_TASK_BYTES"
+	EnvTaskMaxOutputBytes = "OSISM_TASK_MAX_OUTPUT_BYTES"
 )
 
 // ConfigFromEnv returns the defaults with the OSISM_BROKER_* and
@@ -291,6 +380,18 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		*dst = n
 		return nil
 	}
+	num64 := func(key string, dst *int64) error {
+		v, ok := lookup(key)
+		if !ok {
+			return nil
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("environment %s=%q: expected a non-negative integer (bytes)", key, v)
+		}
+		*dst = n
+		return nil
+	}
 	dur := func(key string, dst *time.Duration) error {
 		v, ok := lookup(key)
 		if !ok {
@@ -310,6 +411,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	sec(EnvBrokerToken, &b.Token)
 	str(EnvBrokerNKeySeed, &b.NKeySeedFile)
 	str(EnvBrokerCredsFile, &b.CredsFile)
+	str(EnvBrokerTokenFile, &b.TokenFile)
 	str(EnvBrokerTLSCA, &b.TLS.CAFile)
 	str(EnvBrokerTLSCert, &b.TLS.CertFile)
 	str(EnvBrokerTLSKey, &b.TLS.KeyFile)
@@ -323,5 +425,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		num(EnvTaskReplicas, &t.Replicas),
 		dur(EnvTaskAckWait, &t.AckWait),
 		dur(EnvTaskDedupWindow, &t.DedupWindow),
+		num64(EnvTaskMaxTaskBytes, &t.MaxTaskBytes),
+		num64(EnvTaskMaxOutputBytes, &t.MaxOutputBytes),
 	)
 }

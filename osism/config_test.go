@@ -54,3 +54,35 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	require.NotContains(t, buf.String(), "tok3n")
 	require.Contains(t, buf.String(), "******")
 }
+
+func TestByteCapsFromEnv(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		env     map[string]string
+		task    int64
+		output  int64
+		wantErr string
+	}{
+		{name: "both", env: map[string]string{osism.EnvTaskMaxTaskBytes: "1048576", osism.EnvTaskMaxOutputBytes: " 2097152 "}, task: 1 << 20, output: 2 << 20},
+		{name: "unset keeps the defaults", env: map[string]string{}, task: osism.DefaultTaskConfig().MaxTaskBytes, output: osism.DefaultTaskConfig().MaxOutputBytes},
+		{name: "not a number", env: map[string]string{osism.EnvTaskMaxTaskBytes: "1G"}, wantErr: `OSISM_TASK_MAX_TASK_BYTES="1G": expected a non-negative integer`},
+		{name: "negative", env: map[string]string{osism.EnvTaskMaxOutputBytes: "-1"}, wantErr: `OSISM_TASK_MAX_OUTPUT_BYTES="-1": expected a non-negative integer`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := osism.DefaultConfig()
+			err := cfg.ApplyEnv(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, cfg.Validate())
+			require.Equal(t, tc.task, cfg.Tasks.MaxTaskBytes)
+			require.Equal(t, tc.output, cfg.Tasks.MaxOutputBytes)
+		})
+	}
+	require.ErrorContains(t, osism.Config{Tasks: osism.TaskConfig{MaxTaskBytes: -1}}.Validate(), "max_task_bytes")
+}

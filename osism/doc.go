@@ -21,11 +21,27 @@
 //     and so does the global hold that stops workers from starting tasks;
 //   - workers announce themselves in the KV bucket osism-workers.
 //
-// A worker heartbeats the tasks it holds, so a long task is not handed to
-// another worker; when a worker dies its task is delivered again, at most
+// Each task runs once per submit, or says why not. Submit publishes a task
+// with its id as Nats-Msg-Id and publishes it again when the broker's
+// acknowledgement does not come (the stream's duplicate window keeps one
+// copy, and the stream holds a task id once in any case); when it still
+// cannot tell, it returns the id with [ErrMaybeQueued] instead of
+// recording a failure for a task that may run. Every record update is
+// conditional on the revision last seen: a delivery that finds the task
+// final skips it, and a final record is never overwritten.
+//
+// A worker heartbeats the tasks it holds at a third of the ack wait of the
+// queue's consumer (the consumer's, not the worker's own setting, so that
+// all workers of a queue agree), so a long task is not handed to another
+// worker; a worker cut off from the broker for longer than the ack wait
+// cancels its handlers with [ErrDisconnected], since the broker has handed
+// their tasks on. When a worker dies its task is delivered again, at most
 // [TaskConfig.MaxDeliveries] times, and then recorded as failed with the
 // reason. A message the worker cannot decode, or a kind no handler knows,
-// becomes a failed task at once: it never blocks a queue.
+// becomes a failed task at once: it never blocks a queue. The task and
+// output streams and the records' bucket have byte caps
+// ([TaskConfig.MaxTaskBytes], [TaskConfig.MaxOutputBytes]); a full task
+// stream refuses new tasks rather than drop queued ones.
 //
 // Handlers are typed, without reflection, in the manner of River: implement
 // [Handler] for an [Args] type and register it with [Register]. A [Runner]

@@ -3,6 +3,8 @@ package osism
 import (
 	"errors"
 	"fmt"
+
+	"github.com/osism/go-osism/internal/redact"
 )
 
 // NoopArgs is the built-in task that does nothing but write Lines lines of
@@ -46,6 +48,10 @@ func (AnsibleRunArgs) Kind() string { return KindAnsibleRun }
 // Queue is osism-ansible.
 func (AnsibleRunArgs) Queue() Queue { return QueueOSISMAnsible }
 
+// Redacted masks the values of secret extra-vars (keys that name a
+// password, secret, token or key) for the task's records.
+func (a AnsibleRunArgs) Redacted() Args { a.Args = redact.Args(a.Args, nil); return a }
+
 // KollaRunArgs applies a Kolla role with a Kolla action (deploy when
 // empty).
 type KollaRunArgs struct {
@@ -61,6 +67,9 @@ func (KollaRunArgs) Kind() string { return KindKollaRun }
 // Queue is kolla-ansible.
 func (KollaRunArgs) Queue() Queue { return QueueKollaAnsible }
 
+// Redacted masks the values of secret extra-vars for the task's records.
+func (a KollaRunArgs) Redacted() Args { a.Args = redact.Args(a.Args, nil); return a }
+
 // CephRunArgs applies a Ceph role.
 type CephRunArgs struct {
 	Role string   `json:"role"`
@@ -73,6 +82,9 @@ func (CephRunArgs) Kind() string { return KindCephRun }
 
 // Queue is ceph-ansible.
 func (CephRunArgs) Queue() Queue { return QueueCephAnsible }
+
+// Redacted masks the values of secret extra-vars for the task's records.
+func (a CephRunArgs) Redacted() Args { a.Args = redact.Args(a.Args, nil); return a }
 
 // ApplyArgs returns the task that applies role in environment env: a
 // [KollaRunArgs] for kolla, a [CephRunArgs] for ceph, else an

@@ -60,7 +60,8 @@ type LockOpts struct {
 	Owner string
 }
 
-var lockKeyRE = regexp.MustCompile(`^[-/_=.a-zA-Z0-9]{1,200}$`)
+// lockKeyRE allows the keys of names of 300 bytes, every byte escaped.
+var lockKeyRE = regexp.MustCompile(`^[-/_=.a-zA-Z0-9]{1,1000}$`)
 
 func checkLockKey(key string) error {
 	if !lockKeyRE.MatchString(key) || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
@@ -307,7 +308,10 @@ func (c *Client) HoldStatus(ctx context.Context) (*Hold, error) {
 }
 
 // LockKey turns any name (a device name with spaces, say) into a valid
-// lock key: allowed characters stay, every other byte becomes =XX.
+// lock key: allowed characters stay, every other byte becomes =XX (a dot
+// too where it would start, end or double one), and the empty name is
+// "=". Different names give different keys, and a name of up to 300 bytes
+// (NetBox allows 64 characters, 256 bytes) gives a valid key.
 func LockKey(name string) string {
 	var b strings.Builder
 	for i := 0; i < len(name); i++ {
@@ -322,7 +326,8 @@ func LockKey(name string) string {
 		}
 	}
 	if b.Len() == 0 {
-		return "=00"
+		// "=" alone is no escape, so no other name gives it.
+		return "="
 	}
 	return b.String()
 }

@@ -57,14 +57,27 @@ type Runner struct {
 	holdCh    chan struct{}        // non-nil while the global hold is set
 	waiting   int                  // tasks waiting for the hold to end
 	beat      chan struct{}        // asks for an announcement now
+	ackWait   map[Queue]time.Duration
 	started   time.Time
 	wg        sync.WaitGroup // running handlers
 }
 
 type held struct {
-	msg    jetstream.Msg
-	id     string
-	cancel context.CancelCauseFunc
+	msg     jetstream.Msg
+	id      string
+	ackWait time.Duration // the ack wait of the task's consumer
+	cancel  context.CancelCauseFunc
+}
+
+// rev is what a runner knows of a task record's revision: its updates are
+// conditional on it.
+type rev struct {
+	n     uint64
+	known bool
+	// follows marks a write that follows this runner's own running record,
+	// still unacknowledged, on the same connection and stream: it goes out
+	// at once, unconditionally, and lands after it.
+	follows bool
 }
 
 var errTimeout = errors.New("task timed out")
@@ -126,24 +139,22 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.started = time.Now().UTC()
 	consumers := make(map[Queue]jetstream.Consumer, len(r.cfg.Queues))
 	created := make(map[Queue]time.Time, len(r.cfg.Queues))
+	ackWait := make(map[Queue]time.Duration, len(r.cfg.Queues))
 	for q := range r.cfg.Queues {
-		cons, err := r.c.js.CreateOrUpdateConsumer(ctx, TaskStream, jetstream.ConsumerConfig{
-			Durable:       consumerPre + string(q),
-			Description:   "osism workers of queue " + string(q),
-			FilterSubject: taskSubjectPre + string(q) + ".>",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       r.c.cfg.AckWait,
-			// The runner counts deliveries itself, so that a task past the
-			// maximum is recorded as failed instead of left in the stream.
-			MaxDeliver:    -1,
-			MaxAckPending: 100_000,
-		})
+		cons, err := r.consumer(ctx, q)
 		if err != nil {
 			return fmt.Errorf("worker %s: consumer of queue %s: %w", r.id, q, err)
 		}
 		consumers[q] = cons
 		created[q] = cons.CachedInfo().Created
+		ackWait[q] = cons.CachedInfo().Config.AckWait
+		if aw := r.c.cfg.AckWait; aw != ackWait[q] {
+			r.log.Info("following the ack wait of the queue's consumer", "queue", q, "ack_wait", ackWait[q], "configured", aw)
+		}
 	}
+	r.mu.Lock()
+	r.ackWait = ackWait
+	r.mu.Unlock()
 
 	cancelSub, err := r.c.nc.Subscribe(cancelPre+"*", r.onCancel)
 	if err != nil {
@@ -156,10 +167,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.watchHold(ctx, bg); err != nil {
 		return err
 	}
+	connCh := r.c.nc.StatusChanged(nats.CONNECTED, nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	defer r.c.nc.RemoveStatusListener(connCh)
 	var bgWG sync.WaitGroup
-	bgWG.Add(2)
+	bgWG.Add(3)
 	go func() { defer bgWG.Done(); r.heartbeat(bg) }()
 	go func() { defer bgWG.Done(); r.announce(bg) }()
+	go func() { defer bgWG.Done(); r.watchConn(bg, connCh) }()
 
 	// Handlers run under taskCtx, which outlives ctx by the grace period.
 	taskCtx, cancelTasks := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -197,6 +211,56 @@ func (r *Runner) Run(ctx context.Context) error {
 	_ = r.c.workers.Delete(dctx, r.id)
 	r.log.Info("worker stopped")
 	return err2
+}
+
+// consumer returns the durable consumer of queue q. A new consumer gets
+// the configured ack wait; an existing one keeps its own, which this
+// runner follows, so that workers with different settings agree on when
+// a silent worker's task goes to another.
+func (r *Runner) consumer(ctx context.Context, q Queue) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       consumerPre + string(q),
+		Description:   "osism workers of queue " + string(q),
+		FilterSubject: taskSubjectPre + string(q) + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.c.cfg.AckWait,
+		// The runner counts deliveries itself, so that a task past the
+		// maximum is recorded as failed instead of left in the stream.
+		MaxDeliver:    -1,
+		MaxAckPending: 100_000,
+	}
+	for range 3 {
+		cons, err := r.c.js.Consumer(ctx, TaskStream, cfg.Durable)
+		switch {
+		case err == nil:
+			info := cons.CachedInfo().Config
+			if info.AckWait > 0 {
+				cfg.AckWait = info.AckWait
+			}
+			if info.FilterSubject == cfg.FilterSubject && info.AckPolicy == cfg.AckPolicy && info.MaxDeliver == cfg.MaxDeliver &&
+				info.MaxAckPending == cfg.MaxAckPending && info.AckWait == cfg.AckWait {
+				return cons, nil
+			}
+			return r.c.js.UpdateConsumer(ctx, TaskStream, cfg)
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			cons, err := r.c.js.CreateConsumer(ctx, TaskStream, cfg)
+			if errors.Is(err, jetstream.ErrConsumerExists) {
+				continue // another worker created it meanwhile
+			}
+			return cons, err
+		default:
+			return nil, err
+		}
+	}
+	return nil, errors.New("created and removed concurrently, try again")
+}
+
+// AckWait returns the ack wait the runner follows for queue q: its
+// consumer's, known once Run started.
+func (r *Runner) AckWait(q Queue) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ackWait[q]
 }
 
 func (r *Runner) queueNames() []Queue {
@@ -302,9 +366,11 @@ func taskFromMsg(id string, q Queue, msg jetstream.Msg) (*Task, error) {
 	return t, errors.Join(errs...)
 }
 
-// handle runs one delivered message to its end.
+// handle runs one delivered message to its end. Every record it writes
+// is conditional on the revision it last saw; a conflict re-reads the
+// record, and a record found final is never overwritten.
 func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg, consumerCreated time.Time) {
-	h := r.track(msg)
+	h := r.track(msg, q)
 	defer r.untrack(h)
 	subj := msg.Subject()
 	id := strings.TrimPrefix(subj, taskSubjectPre+string(q)+".")
@@ -323,31 +389,43 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 		t.Attempt = int(meta.NumDelivered)
 		stored = meta.Timestamp
 	}
+	// The first delivery of a task stored after its consumer was created
+	// is the only one (the stream stores a task id once), so it starts
+	// without reading the record: the running state is written without a
+	// condition, and the final state on the running state's revision.
+	var last rev
 	if t.Attempt > 1 || stored.Before(consumerCreated) {
 		// An earlier delivery may have finished the task but lost its ack,
 		// or an earlier consumer of the queue (since deleted) ran it.
-		if rec, err := r.c.Get(taskCtx, id); err == nil && rec.State.Finished() {
+		var final bool
+		if last, final = r.readRecord(taskCtx, id); final {
 			_ = msg.Ack()
 			return
 		}
 	}
+	hd := r.cfg.Handlers.lookup(t.Kind)
+	// The records show the redacted arguments; the handler gets the real
+	// ones.
+	args := t.Args
+	if hd != nil && hd.redact != nil && t.Args != nil {
+		t.Args = hd.redact(args)
+	}
 	switch {
 	case decErr != nil:
-		r.fail(t, msg, "undecodable task message: "+decErr.Error())
+		r.fail(t, msg, last, "undecodable task message: "+decErr.Error())
 		return
 	case t.Attempt > r.c.cfg.MaxDeliveries:
-		r.fail(t, msg, fmt.Sprintf("delivered %d times without finishing, more than max_deliveries %d: the workers running it stopped or were lost",
+		r.fail(t, msg, last, fmt.Sprintf("delivered %d times without finishing, more than max_deliveries %d: the workers running it stopped or were lost",
 			t.Attempt, r.c.cfg.MaxDeliveries))
 		return
 	}
-	hd := r.cfg.Handlers.lookup(t.Kind)
 	if hd == nil {
-		r.fail(t, msg, fmt.Sprintf("no handler for kind %s on worker %s of queue %s (it handles: %s)",
+		r.fail(t, msg, last, fmt.Sprintf("no handler for kind %s on worker %s of queue %s (it handles: %s)",
 			t.Kind, r.id, q, strings.Join(r.cfg.Handlers.Kinds(), ", ")))
 		return
 	}
 	if r.isCancelled(id) {
-		r.finish(t, msg, StateCancelled, "cancelled before it started", ExitCancelled, false)
+		r.finish(t, msg, last, StateCancelled, "cancelled before it started", ExitCancelled, false)
 		return
 	}
 	if !r.waitHold(ctx) {
@@ -367,30 +445,45 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 	defer r.unregister(id)
 
 	t.State, t.StartedAt = StateRunning, time.Now().UTC()
-	runF, _ := r.putAsync(t)
+	var runF jetstream.PubAckFuture
+	if last.known {
+		// A redelivery: claim the record on the revision read above, so
+		// that a run that finished meanwhile is not run again.
+		var ok bool
+		if last, ok = r.claim(taskCtx, t, last); !ok {
+			_ = msg.Ack()
+			return
+		}
+	} else {
+		runF, _ = r.putAsync(t, last)
+	}
 	out := newOutputWriter(r.c.js, id)
 	if t.Attempt > 1 {
 		fmt.Fprintf(out, "osism: attempt %d of task %s, on worker %s\n", t.Attempt, id, r.id)
 	}
-	result, err := r.call(tctx, hd, t, out)
+	ht := *t
+	ht.Args = args
+	result, err := r.call(tctx, hd, &ht, out)
 	cause := context.Cause(tctx)
-	// The running record is not waited for: the final one follows it on
-	// the same stream and connection, so it lands after it.
+	// The running record was not waited for: its revision is what the
+	// final record is conditional on, and it has arrived unless the
+	// handler took less than a round trip to the broker.
 	if runF != nil {
-		defer func() {
-			select {
-			case err := <-runF.Err():
-				r.log.Warn("running state not recorded", "task", id, "err", err)
-			default:
-			}
-		}()
+		last = r.revisionOf(taskCtx, id, runF)
 	}
 	t.Result = result
 
 	var de *decodeError
 	switch {
 	case err == nil:
-		r.finishRun(t, msg, out, StateSucceeded, "", ExitOK)
+		r.finishRun(t, msg, out, last, StateSucceeded, "", ExitOK)
+	case errors.Is(cause, ErrDisconnected):
+		// The broker has given the task to another worker: this run
+		// records nothing.
+		r.log.Warn("task abandoned: the worker lost the broker for longer than the ack wait", "task", id, "ack_wait", h.ackWait)
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(taskCtx), 5*time.Second)
+		defer wcancel()
+		_, _ = out.close(wctx, 0, false)
 	case errors.Is(cause, ErrShutdown):
 		fmt.Fprintf(out, "osism: worker %s shut down; the task goes back to queue %s\n", r.id, q)
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(taskCtx), 10*time.Second)
@@ -399,19 +492,83 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 			r.log.Warn("task output incomplete", "task", id, "err", err)
 		}
 		t.State, t.Worker, t.StartedAt = StateQueued, "", time.Time{}
-		if f, _ := r.putAsync(t); f != nil {
+		if f, _ := r.putAsync(t, last); f != nil {
 			_ = waitAck(wctx, f)
 		}
 		_ = msg.Nak()
 	case errors.Is(cause, ErrCancelled):
-		r.finishRun(t, msg, out, StateCancelled, "cancelled", ExitCancelled)
+		r.finishRun(t, msg, out, last, StateCancelled, "cancelled", ExitCancelled)
 	case errors.Is(cause, errTimeout):
-		r.finishRun(t, msg, out, StateFailed, fmt.Sprintf("timed out after %s: %v", t.Timeout, err), ExitStatus(err))
+		r.finishRun(t, msg, out, last, StateFailed, fmt.Sprintf("timed out after %s: %v", t.Timeout, err), ExitStatus(err))
 	case errors.As(err, &de):
-		r.finishRun(t, msg, out, StateFailed, "undecodable task message: "+de.Error(), ExitFailure)
+		r.finishRun(t, msg, out, last, StateFailed, "undecodable task message: "+de.Error(), ExitFailure)
 	default:
-		r.finishRun(t, msg, out, StateFailed, err.Error(), ExitStatus(err))
+		r.finishRun(t, msg, out, last, StateFailed, err.Error(), ExitStatus(err))
 	}
+}
+
+// readRecord reads the record of task id: its revision (0 when there is
+// none) and whether it is final. A record that cannot be read counts as
+// unknown.
+func (r *Runner) readRecord(ctx context.Context, id string) (rev, bool) {
+	rec, err := r.c.Get(ctx, id)
+	switch {
+	case err == nil:
+		return rev{n: rec.Revision, known: true}, rec.State.Finished()
+	case errors.Is(err, ErrNotFound):
+		return rev{known: true}, false
+	}
+	r.log.Warn("task record not read", "task", id, "err", err)
+	return rev{}, false
+}
+
+// claim writes the running record on revision last; on a conflict it
+// re-reads the record and gives up (false) when it is final.
+func (r *Runner) claim(ctx context.Context, t *Task, last rev) (rev, bool) {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for range 3 {
+		f, _ := r.putAsync(t, last)
+		if f == nil {
+			return rev{}, true
+		}
+		seq, err := waitSeq(wctx, f)
+		if err == nil {
+			return rev{n: seq, known: true}, true
+		}
+		if !isWrongLastSeq(err) {
+			r.log.Warn("running state not recorded", "task", t.ID, "err", err)
+			return rev{}, true
+		}
+		var final bool
+		if last, final = r.readRecord(wctx, t.ID); final {
+			r.log.Info("task finished elsewhere; not running it again", "task", t.ID)
+			return last, false
+		}
+	}
+	return last, true
+}
+
+// revisionOf returns the revision the running record f got, or reads it
+// when f failed. When f is not acknowledged yet, the final record follows
+// it without waiting: waiting would add a round trip to every short task,
+// and nothing else writes the record of a first delivery in the meantime
+// (another delivery comes only after the ack wait, and a cancel does not
+// overwrite a running record).
+func (r *Runner) revisionOf(ctx context.Context, id string, f jetstream.PubAckFuture) rev {
+	var err error
+	select {
+	case pa := <-f.Ok():
+		return rev{n: pa.Sequence, known: true}
+	case err = <-f.Err():
+	default:
+		return rev{follows: true}
+	}
+	r.log.Warn("running state not recorded", "task", id, "err", err)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	last, _ := r.readRecord(wctx, id)
+	return last
 }
 
 // call runs the handler; a panic fails the task instead of the worker.
@@ -426,58 +583,84 @@ func (r *Runner) call(ctx context.Context, hd *handler, t *Task, out *outputWrit
 }
 
 // fail records a task that never ran, and removes it from the queue.
-func (r *Runner) fail(t *Task, msg jetstream.Msg, reason string) {
+func (r *Runner) fail(t *Task, msg jetstream.Msg, last rev, reason string) {
 	r.log.Warn("task failed before it ran", "task", t.ID, "kind", t.Kind, "reason", reason)
-	r.finish(t, msg, StateFailed, reason, ExitFailure, false)
+	r.finish(t, msg, last, StateFailed, reason, ExitFailure, false)
 }
 
 // finishRun closes the output (end marker), then records the end.
-func (r *Runner) finishRun(t *Task, msg jetstream.Msg, out *outputWriter, st State, reason string, exit int) {
+func (r *Runner) finishRun(t *Task, msg jetstream.Msg, out *outputWriter, last rev, st State, reason string, exit int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	marker, err := out.close(ctx, exit, false)
 	if err != nil {
 		r.log.Warn("task output incomplete", "task", t.ID, "err", err)
 	}
-	r.finish(t, msg, st, reason, exit, marker)
+	r.finish(t, msg, last, st, reason, exit, marker)
 }
 
-// finish records the final state, tells the submitter and acks. The ack
-// comes last, so that a worker that dies before it leaves the task to be
-// delivered again rather than unrecorded.
-func (r *Runner) finish(t *Task, msg jetstream.Msg, st State, reason string, exit int, marker bool) {
+// finish records the final state on revision last, tells the submitter and
+// acks. The ack comes last, so that a worker that dies before it leaves the
+// task to be delivered again rather than unrecorded. A record found final
+// (another delivery finished the task) is left as it is.
+func (r *Runner) finish(t *Task, msg jetstream.Msg, last rev, st State, reason string, exit int, marker bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	t.State, t.Error, t.ExitStatus, t.EndMarker, t.FinishedAt = st, reason, exit, marker, time.Now().UTC()
-	f, rec := r.putAsync(t)
-	if f == nil {
-		return // not recorded: leave the message to be delivered again
+	if !last.known && !last.follows {
+		var final bool
+		if last, final = r.readRecord(ctx, t.ID); final {
+			r.log.Info("task finished elsewhere; its record stays", "task", t.ID, "state", st)
+			_ = msg.Ack()
+			return
+		}
 	}
-	select {
-	case pa := <-f.Ok():
-		t.Revision = pa.Sequence
-	case err := <-f.Err():
-		r.log.Error("final state not recorded; the task will be delivered again", "task", t.ID, "state", st, "err", err)
-		return
-	case <-ctx.Done():
-		return
+	for attempt := 1; ; attempt++ {
+		f, rec := r.putAsync(t, last)
+		if f == nil {
+			return // not recorded: leave the message to be delivered again
+		}
+		var err error
+		select {
+		case pa := <-f.Ok():
+			t.Revision = pa.Sequence
+		case err = <-f.Err():
+		case <-ctx.Done():
+			return
+		}
+		if err == nil {
+			r.c.replyWith(t, rec)
+			break
+		}
+		if !isWrongLastSeq(err) || attempt == 3 {
+			r.log.Error("final state not recorded; the task will be delivered again", "task", t.ID, "state", st, "err", err)
+			return
+		}
+		var final bool
+		if last, final = r.readRecord(ctx, t.ID); final {
+			r.log.Warn("final state not recorded: the task finished elsewhere, its record stays", "task", t.ID, "state", st)
+			break
+		}
 	}
-	r.c.replyWith(t, rec)
 	if err := msg.Ack(); err != nil {
 		r.log.Warn("ack failed", "task", t.ID, "err", err)
 	}
 }
 
-// putAsync writes the record without waiting and returns the future and
-// the record's encoding; a nil future when it could not be sent.
-func (r *Runner) putAsync(t *Task) (jetstream.PubAckFuture, []byte) {
+// putAsync writes the record without waiting, conditional on last when it
+// is known, and returns the future and the record's encoding; a nil future
+// when it could not be sent.
+func (r *Runner) putAsync(t *Task, last rev) (jetstream.PubAckFuture, []byte) {
 	b, err := json.Marshal(t)
 	if err != nil {
 		r.log.Error("encode task record", "task", t.ID, "err", err)
 		return nil, nil
 	}
-	f, err := r.c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+t.ID), Data: b},
-		jetstream.WithStallWait(30*time.Second))
+	opts := []jetstream.PublishOpt{jetstream.WithStallWait(30 * time.Second)}
+	if last.known {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(last.n))
+	}
+	f, err := r.c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+t.ID), Data: b}, opts...)
 	if err != nil {
 		r.log.Error("record task state", "task", t.ID, "state", t.State, "err", err)
 		return nil, nil
@@ -485,9 +668,10 @@ func (r *Runner) putAsync(t *Task) (jetstream.PubAckFuture, []byte) {
 	return f, b
 }
 
-func (r *Runner) track(msg jetstream.Msg) *held {
+func (r *Runner) track(msg jetstream.Msg, q Queue) *held {
 	h := &held{msg: msg}
 	r.mu.Lock()
+	h.ackWait = r.ackWait[q]
 	r.held[h] = struct{}{}
 	r.mu.Unlock()
 	return h
@@ -554,9 +738,21 @@ func (r *Runner) onCancel(m *nats.Msg) {
 }
 
 // heartbeat tells the broker, for every message held, that work is in
-// progress, so that a long task is not given to another worker.
+// progress, so that a long task is not given to another worker. It beats
+// at a third of the shortest ack wait of the runner's consumers.
 func (r *Runner) heartbeat(ctx context.Context) {
-	t := time.NewTicker(r.c.cfg.AckWait / 3)
+	r.mu.Lock()
+	every := time.Duration(0)
+	for _, aw := range r.ackWait {
+		if every == 0 || aw < every {
+			every = aw
+		}
+	}
+	r.mu.Unlock()
+	if every <= 0 {
+		every = r.c.cfg.AckWait
+	}
+	t := time.NewTicker(every / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -574,6 +770,62 @@ func (r *Runner) heartbeat(ctx context.Context) {
 			_ = m.InProgress()
 		}
 	}
+}
+
+// watchConn cancels, with [ErrDisconnected], the handlers of tasks whose
+// ack wait passed while the runner was cut off from the broker: the broker
+// has handed those tasks to another worker, so the old run must stop.
+func (r *Runner) watchConn(ctx context.Context, status <-chan nats.Status) {
+	var since time.Time // when the connection was lost; zero while connected
+	if !r.c.nc.IsConnected() {
+		since = time.Now()
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var wait <-chan time.Time
+		if !since.IsZero() {
+			timer.Reset(r.cancelAbandoned(time.Since(since)))
+			wait = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case st, ok := <-status:
+			if !ok {
+				return
+			}
+			switch {
+			case st == nats.CONNECTED:
+				since = time.Time{}
+			case since.IsZero():
+				since = time.Now()
+				r.log.Warn("lost the broker", "status", st.String())
+			}
+		case <-wait:
+			if r.c.nc.IsConnected() { // a status event may have been dropped
+				since = time.Time{}
+			}
+		}
+	}
+}
+
+// cancelAbandoned cancels the running tasks whose ack wait is not longer
+// than off, the time the runner has been disconnected, and returns when
+// to look again.
+func (r *Runner) cancelAbandoned(off time.Duration) time.Duration {
+	r.mu.Lock()
+	var cancels []context.CancelCauseFunc
+	for _, h := range r.running {
+		if h.ackWait > 0 && off >= h.ackWait {
+			cancels = append(cancels, h.cancel)
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range cancels {
+		c(ErrDisconnected)
+	}
+	return 100 * time.Millisecond
 }
 
 // announce keeps this worker in the workers bucket while it runs.

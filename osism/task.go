@@ -22,6 +22,26 @@ type Args interface {
 	Queue() Queue
 }
 
+// Redacter is an Args whose records must not show all of it: the records
+// of its tasks (the queued record its submitter writes, and every record a
+// runner writes) hold Redacted(), while the handler gets the arguments as
+// they were submitted. The built-in Ansible kinds mask the values of
+// secret extra-vars this way.
+type Redacter interface {
+	Args
+	Redacted() Args
+}
+
+// redactedJSON is the JSON of r.Redacted(), or a placeholder when it does
+// not encode; never raw, which may hold the secret.
+func redactedJSON(r Redacter, raw json.RawMessage) json.RawMessage {
+	b, err := json.Marshal(r.Redacted())
+	if err != nil {
+		return json.RawMessage(`{"redacted":true}`)
+	}
+	return b
+}
+
 // Queue names a queue; the workers of a queue share its tasks.
 type Queue string
 
@@ -190,6 +210,15 @@ var (
 	// ErrCancelled is the cause of a handler's context when its task was
 	// cancelled.
 	ErrCancelled = errors.New("task cancelled")
+	// ErrMaybeQueued: Submit could not learn whether the broker stored the
+	// task (its acknowledgement was lost, again and again, or ctx ended
+	// while waiting for it). The task may still run: its record, under
+	// the id Submit returns with this error, tells.
+	ErrMaybeQueued = errors.New("the task may have been queued and may still run")
+	// ErrDisconnected is the cause of a handler's context when its worker
+	// lost the broker for longer than the queue's ack wait: the broker has
+	// given the task to another worker by then.
+	ErrDisconnected = errors.New("worker disconnected from the broker for longer than the ack wait")
 	// ErrShutdown is the cause of a handler's context when its worker shuts
 	// down and the grace period is over; the task is given to another
 	// worker.

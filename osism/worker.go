@@ -56,6 +56,9 @@ type handler struct {
 	kind  string
 	queue Queue
 	run   func(ctx context.Context, c *Client, t *Task, out io.Writer) (json.RawMessage, error)
+	// redact, for a kind whose Args is a Redacter, turns the arguments of
+	// a task into those its records show.
+	redact func(raw json.RawMessage) json.RawMessage
 }
 
 // decodeError marks arguments the handler's type cannot hold.
@@ -96,6 +99,15 @@ func Register[T Args](ws *Registry, w Handler[T]) error {
 		err := w.Work(ctx, job)
 		return job.result, err
 	}}
+	if _, ok := any(zero).(Redacter); ok {
+		h.redact = func(raw json.RawMessage) json.RawMessage {
+			var a T
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return raw // undecodable: the task fails with the reason
+			}
+			return redactedJSON(any(a).(Redacter), raw)
+		}
+	}
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if _, ok := ws.m[kind]; ok {

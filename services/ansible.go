@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/osism/go-osism/ansible"
@@ -33,7 +34,10 @@ func PlaybookRun(a osism.Args) (ansible.Run, error) {
 
 // RegisterAnsible registers the handlers of ansible.run, kolla.run and
 // ceph.run: each runs its playbook with cfg, one run of a role (per
-// environment and sub-environment) at a time across all workers.
+// environment and sub-environment) at a time across all workers. Once a
+// handler holds the role's lock it reads the task's record again, and a
+// task that another delivery already finished is not run again; the lock
+// is held until the run's record is final.
 func RegisterAnsible(ws *osism.Registry, cfg ansible.Config) error {
 	pw := &playbookWorker{cfg: cfg, lockTTL: 30 * time.Second}
 	return errors.Join(
@@ -82,7 +86,17 @@ func (p *playbookWorker) run(ctx context.Context, t *osism.Task, c *osism.Client
 		if err != nil {
 			return err
 		}
-		defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
+		defer p.release(ctx, c, t.ID, lock)
+		// Another delivery of this task (a redelivery, or the task stored
+		// twice) may have run it while this one waited for the lock.
+		rec, err := c.Get(ctx, t.ID)
+		if err != nil && !errors.Is(err, osism.ErrNotFound) {
+			return fmt.Errorf("task %s: read its record after taking the lock of %s: %w", t.ID, RoleLockKey(run), err)
+		}
+		if err == nil && rec.State.Finished() {
+			fmt.Fprintf(out, "osism: task %s already finished (%s) by another delivery; not running it again\n", t.ID, rec.State)
+			return finishedElsewhere(rec, setResult)
+		}
 		lctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		go lock.KeepAlive(lctx)
@@ -110,6 +124,55 @@ func (p *playbookWorker) run(ctx context.Context, t *osism.Task, c *osism.Client
 			Err: fmt.Errorf("ansible-playbook of %s in %s exited with %d", run.Role, run.Environment, res.ExitCode)}
 	}
 	return nil
+}
+
+// finishedElsewhere ends a delivery that found its task already finished
+// with what the record says, so that the runner, which records the
+// handler's return, writes the same end again: the result, and the error
+// with the exit status of a task that did not succeed.
+func finishedElsewhere(rec *osism.Task, setResult func(any) error) error {
+	if len(rec.Result) > 0 {
+		_ = setResult(rec.Result)
+	}
+	if rec.State == osism.StateSucceeded {
+		return nil
+	}
+	msg := strings.TrimPrefix(rec.Error, fmt.Sprintf("exit status %d: ", rec.ExitStatus))
+	return &osism.ExitError{Status: rec.ExitStatus, Err: errors.New(msg)}
+}
+
+// release frees the role lock once the task's record is final, so that
+// another delivery of the task that takes the lock next finds it final;
+// it waits at most a third of the lock's TTL, and not at all when the
+// task goes back to the queue (the worker shuts down or lost the broker).
+func (p *playbookWorker) release(ctx context.Context, c *osism.Client, id string, lock *osism.Lock) {
+	bg := context.WithoutCancel(ctx)
+	free := func() {
+		rctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		defer cancel()
+		_ = lock.Release(rctx)
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, osism.ErrShutdown) || errors.Is(cause, osism.ErrDisconnected) {
+		free()
+		return
+	}
+	go func() {
+		defer free()
+		wctx, cancel := context.WithTimeout(bg, p.lockTTL/3)
+		defer cancel()
+		wait := 5 * time.Millisecond
+		for {
+			if t, err := c.Get(wctx, id); err == nil && t.State.Finished() {
+				return
+			}
+			select {
+			case <-wctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 200*time.Millisecond)
+		}
+	}()
 }
 
 // RoleLockKey is the bus lock a playbook run of a role holds.

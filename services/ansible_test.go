@@ -2,6 +2,7 @@ package services_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/ansible"
@@ -169,7 +172,127 @@ func TestPlaybookCancelAndRoleLock(t *testing.T) {
 	_, err = b.Client.Wait(ctx, second)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return !proc.Alive(pid) }, 10*time.Second, 20*time.Millisecond)
-	locks, err := b.Client.Locks(ctx)
+	osismtest.WaitFor(t, 30*time.Second, func() bool {
+		locks, err := b.Client.Locks(ctx)
+		return err == nil && len(locks) == 0
+	}, "both runs released the role lock")
+}
+
+// A second delivery of an ansible.run task (the same task stored again
+// under another Nats-Msg-Id) waits for the role lock while the first
+// runs, then finds the record final and runs nothing: the playbook ran
+// once, and the record stays the first run's.
+func TestPlaybookDuplicateDeliveryRunsOnce(t *testing.T) {
+	t.Parallel()
+	b := newPlaybookBus(t, 2)
+	ctx := ctxT(t, 3*time.Minute)
+	dir := t.TempDir()
+	runs, release := filepath.Join(dir, "runs"), filepath.Join(dir, "release")
+	countRuns := func() int {
+		data, _ := os.ReadFile(runs)
+		return strings.Count(string(data), "run\n")
+	}
+	output := func(id string) string {
+		var out strings.Builder
+		_, _ = b.Client.Follow(ctx, id, &out, &osism.FollowOpts{NoFollow: true})
+		return out.String()
+	}
+	res, err := b.Client.Submit(ctx, osism.AnsibleRunArgs{Environment: "generic", Role: "once",
+		Args: []string{"-e", "runs=" + runs, "-e", "release=" + release}}, nil)
 	require.NoError(t, err)
-	require.Empty(t, locks, "both runs released the role lock")
+	osismtest.WaitFor(t, time.Minute, func() bool { return countRuns() == 1 }, "the first delivery runs the playbook")
+
+	stream, err := b.Client.JetStream().Stream(ctx, osism.TaskStream)
+	require.NoError(t, err)
+	orig, err := stream.GetLastMsgForSubject(ctx, osism.TaskSubject(osism.QueueOSISMAnsible, res.ID))
+	require.NoError(t, err)
+	dup := &nats.Msg{Subject: orig.Subject, Data: orig.Data, Header: nats.Header{}}
+	for k, v := range orig.Header {
+		dup.Header[k] = v
+	}
+	dup.Header.Set(nats.MsgIdHdr, res.ID+"-again")
+	// The stream keeps one message per task subject: the delivered one
+	// goes, so that the same task can be stored a second time.
+	require.NoError(t, stream.DeleteMsg(ctx, orig.Sequence))
+	_, err = b.Client.JetStream().PublishMsg(ctx, dup)
+	require.NoError(t, err)
+	osismtest.WaitFor(t, 30*time.Second, func() bool {
+		return strings.Contains(output(res.ID), `osism: waiting for lock "ansible/generic/once" held by task `+res.ID)
+	}, "the second delivery waits for the role lock")
+
+	require.NoError(t, os.WriteFile(release, nil, 0o644))
+	task, err := b.Client.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	osismtest.WaitFor(t, time.Minute, func() bool {
+		cons, err := b.Client.JetStream().Consumer(ctx, osism.TaskStream, "osism-"+string(osism.QueueOSISMAnsible))
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return countRuns() > 1 || err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, "the second delivery ended")
+	require.Equal(t, 1, countRuns(), "the playbook ran once")
+	// The second delivery's word comes after the first's end marker, where
+	// Follow stops: read the output stream itself.
+	require.Contains(t, rawOutput(t, ctx, b.Client, res.ID),
+		"osism: task "+res.ID+" already finished (succeeded) by another delivery; not running it again")
+	task, err = b.Client.Get(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	require.JSONEq(t, `{"environment":"generic","role":"once","exit_code":0}`, string(task.Result))
+}
+
+// longLineArgs is a task whose handler writes one line three times the
+// ansible line limit long.
+type longLineArgs struct{}
+
+func (longLineArgs) Kind() string       { return "test.long-line" }
+func (longLineArgs) Queue() osism.Queue { return osism.QueueConductor }
+
+// The bus cuts a task's output lines at ansible.MaxLineBytes, the length
+// at which package ansible cuts a playbook's lines: the two limits are one.
+func TestBusLineLimitIsAnsibles(t *testing.T) {
+	t.Parallel()
+	bus := osismtest.New(t, nil)
+	reg := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(reg, func(ctx context.Context, job *osism.Job[longLineArgs]) error {
+		_, err := io.WriteString(job.Output, strings.Repeat("x", 3*ansible.MaxLineBytes+7)+"\n")
+		return err
+	}))
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Handlers: reg})
+	ctx := ctxT(t, time.Minute)
+	res, err := bus.Client.Submit(ctx, longLineArgs{}, nil)
+	require.NoError(t, err)
+	var out strings.Builder
+	code, err := bus.Client.Follow(ctx, res.ID, &out, nil)
+	require.NoError(t, err)
+	require.Equal(t, 0, code)
+	var lens []int
+	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		lens = append(lens, len(l))
+	}
+	require.Equal(t, []int{ansible.MaxLineBytes, ansible.MaxLineBytes, ansible.MaxLineBytes, 7}, lens)
+}
+
+// rawOutput is every line stored for task id, end markers included.
+func rawOutput(t *testing.T, ctx context.Context, c *osism.Client, id string) string {
+	t.Helper()
+	cons, err := c.JetStream().OrderedConsumer(ctx, osism.OutputStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{osism.OutputSubject(id)}})
+	require.NoError(t, err)
+	var out strings.Builder
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+		require.NoError(t, err)
+		n := 0
+		for m := range batch.Messages() {
+			out.Write(m.Data())
+			out.WriteByte('\n')
+			n++
+		}
+		if n == 0 {
+			return out.String()
+		}
+	}
 }

@@ -2,20 +2,29 @@ package services
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/osism/go-osism/osism"
 )
 
 // BrokerConfig configures the embedded broker. The zero value is a
-// persistent broker on 127.0.0.1:4222 storing in DefaultStoreDir.
+// persistent broker on 127.0.0.1:4222 storing in DefaultStoreDir, whose
+// clients authenticate with the token it generates in DefaultTokenFile.
 type BrokerConfig struct {
 	// Name is the server's name, unique in a cluster; default the host name.
 	Name string
@@ -37,10 +46,23 @@ type BrokerConfig struct {
 	// crash of the process but not across a power loss.
 	SyncAlways   bool
 	SyncInterval time.Duration
-	// User and Password, or Token, require clients to authenticate.
+	// User and Password, or Token, are one credential of role admin.
+	// Secrets come from files or the environment, never from flags.
 	User     string
 	Password string
 	Token    string
+	// Users are credentials by role (see Role); CredentialsFile names a
+	// file of them (see BrokerCredentials), read by NewBroker, whose users
+	// are added to these.
+	Users           []BrokerUser
+	CredentialsFile string
+	// TokenFile is where a broker started without credentials keeps the
+	// admin token it generates on its first start (mode 0600) and reads
+	// on later ones; default the file "token" in StoreDir, which for
+	// DefaultStoreDir is DefaultTokenFile, the file clients of this host
+	// read when they have no credential configured. Without credentials
+	// and with NoListen (standalone mode) the broker needs none.
+	TokenFile string
 	// TLS, when CertFile is set, makes clients (except in-process ones)
 	// and cluster routes speak TLS.
 	TLS BrokerTLS
@@ -66,6 +88,11 @@ type ClusterConfig struct {
 	// nodes; a node ignores the route to itself. JetStream needs routes on
 	// every node, the first one too.
 	Routes []string
+	// User and Password authenticate the nodes to each other, the same on
+	// every node; a cluster needs them (or the routes of the credentials
+	// file). A node refuses routes that do not present them.
+	User     string
+	Password string
 }
 
 // BrokerTLS is the broker's certificate and how it checks its peers.
@@ -115,6 +142,13 @@ type Broker struct {
 	srv     *server.Server
 	tempDir string
 	log     *slog.Logger
+
+	// auth is whether clients must authenticate; inproc is the token of
+	// in-process connections (admin, never stored); tokenFile is the
+	// generated token's file.
+	auth      bool
+	inproc    string
+	tokenFile string
 }
 
 // NewBroker checks cfg and prepares the broker; Start or Run starts it.
@@ -140,7 +174,7 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	for _, r := range cfg.Cluster.Routes {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("broker: cluster route %q: expected nats-route://host:port", r)
+			return nil, fmt.Errorf("broker: cluster route %q: expected nats-route://host:port", osism.RedactURL(r))
 		}
 	}
 	if len(cfg.Cluster.Routes) > 0 && cfg.Cluster.Name == "" {
@@ -152,8 +186,85 @@ func NewBroker(cfg BrokerConfig) (*Broker, error) {
 	if cfg.TLS.Enabled() && cfg.Cluster.Name != "" && cfg.TLS.CAFile == "" {
 		return nil, errors.New("broker tls: cluster routes need a CA file to verify the other nodes")
 	}
+	if cfg.CredentialsFile != "" {
+		bc, err := LoadBrokerCredentials(cfg.CredentialsFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Users = append(slices.Clone(cfg.Users), bc.Users...)
+		if cfg.Cluster.User == "" && cfg.Cluster.Password == "" {
+			cfg.Cluster.User, cfg.Cluster.Password = bc.Routes.User, string(bc.Routes.Password)
+		}
+	}
+	if err := checkUsers(cfg.Users); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if (cfg.Cluster.User == "") != (cfg.Cluster.Password == "") {
+		return nil, errors.New("broker: cluster user and password must be given together")
+	}
+	if cfg.Cluster.Name != "" && cfg.Cluster.Password == "" {
+		return nil, fmt.Errorf("broker: cluster %s: routes need a user and password (cluster user/password, or routes in the credentials file): a node accepts no unauthenticated peers",
+			cfg.Cluster.Name)
+	}
+	configured := cfg.User != "" || cfg.Token != "" || len(cfg.Users) > 0
+	if !cfg.NoListen && !isLoopback(cfg.Host) && (!configured || !cfg.TLS.Enabled()) {
+		return nil, fmt.Errorf("broker: listening on %s (not a loopback address) needs configured credentials (a credentials file, user and password, or a token) and TLS (a certificate); the generated token serves this host only",
+			net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	}
+	if ch := cfg.Cluster.Host; cfg.Cluster.Name != "" && ch != "" && !isLoopback(ch) && !cfg.TLS.Enabled() {
+		return nil, fmt.Errorf("broker: cluster listening on %s (not a loopback address) needs TLS (a certificate and CA)",
+			net.JoinHostPort(ch, strconv.Itoa(cfg.Cluster.Port)))
+	}
+	if cfg.Cluster.Name != "" && cfg.Cluster.Host == "" && !isLoopback(cfg.Host) && !cfg.TLS.Enabled() {
+		return nil, fmt.Errorf("broker: cluster listening on %s (not a loopback address) needs TLS (a certificate and CA)", cfg.Host)
+	}
 	return &Broker{cfg: cfg, log: cfg.Logger.With("service", "broker")}, nil
 }
+
+// users are the credentials the broker accepts; empty means none needed.
+// It generates (or reads) the token of TokenFile when nothing is
+// configured and the broker listens.
+func (b *Broker) users(store string) ([]BrokerUser, error) {
+	cfg := b.cfg
+	users := slices.Clone(cfg.Users)
+	switch {
+	case cfg.User != "":
+		users = append(users, BrokerUser{Name: cfg.User, Role: RoleAdmin, Password: osism.Secret(cfg.Password)})
+	case cfg.Token != "":
+		users = append(users, BrokerUser{Name: "admin", Role: RoleAdmin, Token: osism.Secret(cfg.Token)})
+	}
+	if len(users) == 0 && !cfg.NoListen {
+		path := cfg.TokenFile
+		if path == "" {
+			path = filepath.Join(store, "token")
+		}
+		tok, created, err := loadOrCreateToken(path)
+		if err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		b.tokenFile = path
+		if created {
+			b.log.Info("broker token generated: clients of this host read it from its file (broker.token_file, "+osism.EnvBrokerTokenFile+")",
+				"file", path, "role", RoleAdmin)
+		} else {
+			b.log.Info("broker token read from its file", "file", path, "role", RoleAdmin)
+		}
+		users = append(users, BrokerUser{Name: "admin", Role: RoleAdmin, Token: osism.Secret(tok)})
+	}
+	if len(users) == 0 {
+		return nil, nil
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	b.inproc = base64.RawURLEncoding.EncodeToString(raw)
+	return append(users, BrokerUser{Name: "in-process", Role: RoleAdmin, Token: osism.Secret(b.inproc)}), nil
+}
+
+// TokenFile is the file of the token the broker generated or read (empty
+// when it has credentials configured, or needs none).
+func (b *Broker) TokenFile() string { return b.tokenFile }
 
 // Start starts the broker and returns once it accepts connections.
 func (b *Broker) Start() error {
@@ -176,20 +287,26 @@ func (b *Broker) Start() error {
 			return fmt.Errorf("broker: store directory: %w", err)
 		}
 	}
+	users, err := b.users(store)
+	if err != nil {
+		b.cleanup()
+		return err
+	}
 	opts := &server.Options{
-		ServerName:    cfg.Name,
-		Host:          cfg.Host,
-		Port:          cfg.Port,
-		DontListen:    cfg.NoListen,
-		JetStream:     true,
-		StoreDir:      store,
-		SyncAlways:    cfg.SyncAlways,
-		SyncInterval:  cfg.SyncInterval,
-		NoSigs:        true,
-		MaxPayload:    8 << 20,
-		Username:      cfg.User,
-		Password:      cfg.Password,
-		Authorization: cfg.Token,
+		ServerName:   cfg.Name,
+		Host:         cfg.Host,
+		Port:         cfg.Port,
+		DontListen:   cfg.NoListen,
+		JetStream:    true,
+		StoreDir:     store,
+		SyncAlways:   cfg.SyncAlways,
+		SyncInterval: cfg.SyncInterval,
+		NoSigs:       true,
+		MaxPayload:   8 << 20,
+	}
+	if len(users) > 0 {
+		b.auth = true
+		opts.CustomClientAuthentication = &authenticator{users: users}
 	}
 	if cfg.TLS.Enabled() {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
@@ -206,12 +323,20 @@ func (b *Broker) Start() error {
 		if host == "" {
 			host = cfg.Host
 		}
-		opts.Cluster = server.ClusterOpts{Name: cfg.Cluster.Name, Host: host, Port: cfg.Cluster.Port}
+		opts.Cluster = server.ClusterOpts{Name: cfg.Cluster.Name, Host: host, Port: cfg.Cluster.Port,
+			Username: cfg.Cluster.User, Password: cfg.Cluster.Password}
 		if opts.Cluster.Port == 0 {
 			opts.Cluster.Port = 6222
 		}
 		if len(cfg.Cluster.Routes) > 0 {
 			opts.Routes = server.RoutesFromStr(strings.Join(cfg.Cluster.Routes, ","))
+			for _, r := range opts.Routes {
+				// A node presents the cluster's credentials on the routes it
+				// dials (and on those it learns, which the server fills in).
+				if r.User == nil {
+					r.User = url.UserPassword(cfg.Cluster.User, cfg.Cluster.Password)
+				}
+			}
 		}
 		if cfg.TLS.Enabled() {
 			// Nodes present the same kind of certificate to each other and
@@ -242,7 +367,7 @@ func (b *Broker) Start() error {
 	}
 	b.srv = srv
 	b.log.Info("broker started", "name", cfg.Name, "url", b.URL(), "store", store, "memory", cfg.Memory,
-		"sync_always", cfg.SyncAlways, "cluster", cfg.Cluster.Name, "tls", cfg.TLS.Enabled())
+		"sync_always", cfg.SyncAlways, "cluster", cfg.Cluster.Name, "tls", cfg.TLS.Enabled(), "auth", b.auth)
 	return nil
 }
 
@@ -305,11 +430,8 @@ func (b *Broker) Connect(opts ...nats.Option) (*nats.Conn, error) {
 		return nil, errors.New("broker: not started")
 	}
 	o := []nats.Option{nats.InProcessServer(b.srv), nats.Name("osism in-process")}
-	switch {
-	case b.cfg.User != "":
-		o = append(o, nats.UserInfo(b.cfg.User, b.cfg.Password))
-	case b.cfg.Token != "":
-		o = append(o, nats.Token(b.cfg.Token))
+	if b.inproc != "" {
+		o = append(o, nats.Token(b.inproc))
 	}
 	return nats.Connect("", append(o, opts...)...)
 }

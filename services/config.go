@@ -154,6 +154,9 @@ func (c Config) Validate() error {
 	if err := c.Bus.Validate(); err != nil {
 		return err
 	}
+	if err := c.Ansible.Validate(); err != nil {
+		return err
+	}
 	if c.Fabric.Switches.MaxSessions < 0 {
 		return fmt.Errorf("config fabric.max_sessions %d: expected 0 (the default) or more", c.Fabric.Switches.MaxSessions)
 	}

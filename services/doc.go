@@ -34,7 +34,16 @@
 // The [Broker] is nats-server in process with JetStream: persistent in a
 // store directory by default, in memory for tests, on loopback unless told
 // otherwise, and optionally one node of a cluster with routes to the
-// others. [Worker] runs the task handlers of some queues ([osism.Runner]).
+// others. Clients must authenticate: with credentials by [Role] (admin,
+// operator, worker, reader; BrokerConfig.Users or a credentials file, see
+// [BrokerCredentials]), whose subject permissions the broker enforces, or,
+// with none configured, with the admin token the broker generates once and
+// keeps mode 0600 in its store ([DefaultTokenFile] by default), which
+// clients of the host read. It refuses to listen on a non-loopback address
+// without configured credentials and TLS, and cluster routes authenticate
+// with a route user and password. A broker that listens on no port
+// (standalone mode) needs no credentials. [Worker] runs the task handlers
+// of some queues ([osism.Runner]).
 // [OpenBus] gives a command its bus: a client of the configured broker, or,
 // when none is configured, an embedded one with a worker of its own.
 package services

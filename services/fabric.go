@@ -32,7 +32,8 @@ type Fabric struct {
 
 	store    *netbox.Store
 	mu       sync.Mutex
-	machines map[string]*statemachine.Machine // by collection, for Connect
+	machines map[string]*statemachine.Machine            // by collection, for Connect
+	missing  map[string]*netbox.MissingDesiredStateError // by device: phase 1 found no desired state
 }
 
 // NewFabric builds a fabric over the NetBox client nb from the fabric
@@ -62,7 +63,8 @@ func newFabric(cfg FabricConfig, nb *netbox.Client, locker statemachine.Locker, 
 		return nil, err
 	}
 	return &Fabric{NetBox: nb, Deployer: d, DesiredState: cfg.DesiredState, Locker: locker,
-		store: netbox.NewBatchStore(nb), machines: map[string]*statemachine.Machine{}}, nil
+		store: netbox.NewBatchStore(nb), machines: map[string]*statemachine.Machine{},
+		missing: map[string]*netbox.MissingDesiredStateError{}}, nil
 }
 
 // Store is the fabric's state store on NetBox: it batches the records of
@@ -106,9 +108,9 @@ func (f *Fabric) Hooks(collection string) map[statemachine.Phase][]statemachine.
 		collection = f.DesiredState.Collection
 	}
 	hooks := switchcfg.Hooks(f.Deployer)
-	hooks[statemachine.PhaseNetBox] = []statemachine.PhaseHook{
-		netbox.DesiredStateHook{Client: f.NetBox, Dir: f.DesiredState.Dir, Collection: collection, Optional: true},
-	}
+	ds := f.DesiredState.Hook(f.NetBox, collection)
+	ds.OnMissing = f.noteMissing
+	hooks[statemachine.PhaseNetBox] = []statemachine.PhaseHook{ds}
 	return hooks
 }
 
@@ -154,23 +156,105 @@ func registerFabric(reg *osism.Registry, cfg Config, log *slog.Logger, hostLocks
 		if err != nil {
 			return err
 		}
-		return f.Connect(ctx, job.Args, job.Output)
+		res, err := f.Connect(ctx, job.Args, job.Output, &ConnectOpts{Locked: func(ctx context.Context) error {
+			// Another delivery of this task may have finished it while this
+			// one waited for the device.
+			return recordFinal(ctx, job.Client, job.ID)
+		}})
+		if errors.Is(err, errFinishedElsewhere) {
+			fmt.Fprintf(job.Output, "osism: %v; not running it again\n", err)
+			return nil
+		}
+		if serr := job.SetResult(res); serr != nil && err == nil {
+			err = serr
+		}
+		if err == nil && res.NoDesiredState != "" {
+			fmt.Fprintf(job.Output, "%s: %s; NetBox was left as it is\n", res.Device, res.NoDesiredState)
+		}
+		return err
 	})
 }
 
+// errFinishedElsewhere marks a task that another delivery finished.
+var errFinishedElsewhere = errors.New("already finished by another delivery")
+
+// recordFinal re-reads the record of task id and reports whether it
+// is already final.
+func recordFinal(ctx context.Context, c *osism.Client, id string) error {
+	if c == nil {
+		return nil
+	}
+	t, err := c.Get(ctx, id)
+	if errors.Is(err, osism.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("task %s: re-read under the device lock: %w", id, err)
+	}
+	if t.State.Finished() {
+		return fmt.Errorf("task %s %w (%s)", id, errFinishedElsewhere, t.State)
+	}
+	return nil
+}
+
+// ConnectResult is the result of a netbox.connect task.
+type ConnectResult struct {
+	Device string `json:"device"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to"`
+	// NoOp is true when the device already was in the target state.
+	NoOp bool `json:"no_op,omitempty"`
+	// ResumedAt is the phase an interrupted transition continued at.
+	ResumedAt int `json:"resumed_at,omitempty"`
+	// NoDesiredState says that phase 1 found no desired state, and which
+	// files it looked for; NetBox was left as it was.
+	NoDesiredState string `json:"no_desired_state,omitempty"`
+}
+
+// ConnectOpts are the knobs of [Fabric.Connect]; nil means the defaults.
+type ConnectOpts struct {
+	// Locked runs once the device's lock is held, before anything else
+	// (statemachine.TransitionOpts.Locked).
+	Locked func(ctx context.Context) error
+}
+
 // Connect moves a device to a state and writes the progress to out.
-func (f *Fabric) Connect(ctx context.Context, a osism.NetBoxConnectArgs, out io.Writer) error {
+func (f *Fabric) Connect(ctx context.Context, a osism.NetBoxConnectArgs, out io.Writer, opts *ConnectOpts) (ConnectResult, error) {
+	res := ConnectResult{Device: a.Device, To: a.State}
 	if a.Device == "" || a.State == "" {
-		return errors.New("netbox.connect: a device and a state are required")
+		return res, errors.New("netbox.connect: a device and a state are required")
+	}
+	if opts == nil {
+		opts = &ConnectOpts{}
 	}
 	m, err := f.machine(a.Collection)
 	if err != nil {
-		return err
+		return res, err
 	}
-	res, err := m.Transition(ctx, a.Device, statemachine.State(a.State), &statemachine.TransitionOpts{Enforce: a.Enforce,
-		Observers: []statemachine.Observer{statemachine.LineObserver(out)}})
-	if err == nil && res.NoOp {
+	f.takeMissing(a.Device) // from an earlier run of this device
+	tr, err := m.Transition(ctx, a.Device, statemachine.State(a.State), &statemachine.TransitionOpts{Enforce: a.Enforce,
+		Locked: opts.Locked, Observers: []statemachine.Observer{statemachine.LineObserver(out)}})
+	res.From, res.NoOp, res.ResumedAt = string(tr.From), tr.NoOp, int(tr.ResumedAt)
+	if missing := f.takeMissing(a.Device); missing != nil {
+		res.NoDesiredState = missing.Error()
+	}
+	if err == nil && tr.NoOp {
 		fmt.Fprintf(out, "%s: already in state %s\n", a.Device, a.State)
 	}
-	return err
+	return res, err
+}
+
+// noteMissing remembers that phase 1 of device found no desired state.
+func (f *Fabric) noteMissing(_ context.Context, m *netbox.MissingDesiredStateError) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.missing[m.Device] = m
+}
+
+func (f *Fabric) takeMissing(device string) *netbox.MissingDesiredStateError {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.missing[device]
+	delete(f.missing, device)
+	return m
 }

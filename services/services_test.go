@@ -44,8 +44,8 @@ func TestClusterLosesNodeWithQueuedTasks(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range nodes {
 		b, err := services.NewBroker(services.BrokerConfig{
-			Name: fmt.Sprintf("n%d", i+1), Port: -1, StoreDir: t.TempDir(), Logger: quiet,
-			Cluster: services.ClusterConfig{Name: "osism-test", Port: ports[i], Routes: routes},
+			Name: fmt.Sprintf("n%d", i+1), Port: -1, StoreDir: t.TempDir(), Logger: quiet, Token: "cluster-token",
+			Cluster: services.ClusterConfig{Name: "osism-test", Port: ports[i], Routes: routes, User: "route", Password: "route-secret"},
 		})
 		require.NoError(t, err)
 		nodes[i] = b
@@ -68,7 +68,7 @@ func TestClusterLosesNodeWithQueuedTasks(t *testing.T) {
 			actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			var err error
-			c, err = osism.Dial(actx, osism.Config{Broker: osism.ConnConfig{URL: strings.Join(urls, ",")}, Tasks: tasks})
+			c, err = osism.Dial(actx, osism.Config{Broker: osism.ConnConfig{URL: strings.Join(urls, ","), Token: "cluster-token"}, Tasks: tasks})
 			if err != nil {
 				t.Logf("dial: %v", err)
 			}

@@ -87,7 +87,7 @@ func TestBrokerTLSWithClientCertificates(t *testing.T) {
 	require.Error(t, err, "a connection without a client certificate is refused")
 
 	cfg := osism.Config{Broker: osism.ConnConfig{URL: strings.Replace(b.URL(), "nats://", "tls://", 1),
-		TLS: osism.TLSConfig{CAFile: p.CA, CertFile: p.ClientCert, KeyFile: p.ClientKey}},
+		TLS: osism.TLSConfig{CAFile: p.CA, CertFile: p.ClientCert, KeyFile: p.ClientKey}, TokenFile: b.TokenFile()},
 		Tasks: osism.TaskConfig{Storage: osism.StorageMemory}}
 	c, err := osism.Dial(ctx, cfg)
 	require.NoError(t, err)
@@ -129,8 +129,10 @@ func TestBrokerClusterRoutesOverTLS(t *testing.T) {
 	for i := range nodes {
 		b, err := services.NewBroker(services.BrokerConfig{
 			Name: fmt.Sprintf("t%d", i+1), Port: -1, StoreDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-			TLS:     services.BrokerTLS{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CA},
-			Cluster: services.ClusterConfig{Name: "osism-tls", Port: ports[i], Routes: routes},
+			Token: "tls-cluster-token",
+			TLS:   services.BrokerTLS{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CA},
+			Cluster: services.ClusterConfig{Name: "osism-tls", Port: ports[i], Routes: routes,
+				User: "route", Password: "route-secret"},
 		})
 		require.NoError(t, err)
 		nodes[i] = b
@@ -139,7 +141,7 @@ func TestBrokerClusterRoutesOverTLS(t *testing.T) {
 		go func() { defer wg.Done(); require.NoError(t, b.Start()) }()
 	}
 	wg.Wait()
-	cfg := osism.Config{Broker: osism.ConnConfig{URL: nodes[0].URL(), TLS: osism.TLSConfig{CAFile: p.CA}},
+	cfg := osism.Config{Broker: osism.ConnConfig{URL: nodes[0].URL(), TLS: osism.TLSConfig{CAFile: p.CA}, Token: "tls-cluster-token"},
 		Tasks: osism.TaskConfig{Replicas: 3}}
 	var c *osism.Client
 	osismtest.WaitFor(t, 60*time.Second, func() bool {

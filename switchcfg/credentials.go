@@ -2,16 +2,19 @@ package switchcfg
 
 import (
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v4"
 )
 
-// TargetSpec is how to reach a switch, as a secrets file or a device's
-// config context (key osism_ssh) gives it; empty fields are taken from the
-// next source.
+// TargetSpec is how to reach a switch, as a secrets file gives it; empty
+// fields are taken from the next source.
 type TargetSpec struct {
 	Host                  string        `yaml:"host" json:"host"`
 	Port                  int           `yaml:"port" json:"port"`
@@ -21,6 +24,10 @@ type TargetSpec struct {
 	KnownHosts            string        `yaml:"known_hosts" json:"known_hosts"`
 	InsecureIgnoreHostKey bool          `yaml:"insecure_ignore_host_key" json:"insecure_ignore_host_key"`
 	Timeout               time.Duration `yaml:"timeout" json:"timeout"`
+	// AllowConfigContextHost lets the device's config context (key
+	// osism_ssh) set host and port. Only the secrets file says so: a
+	// switch's entry overrides the defaults; unset in both is false.
+	AllowConfigContextHost *bool `yaml:"allow_config_context_host" json:"allow_config_context_host,omitempty"`
 }
 
 // merge fills the empty fields of s from o.
@@ -44,6 +51,9 @@ func (s TargetSpec) merge(o TargetSpec) TargetSpec {
 	if s.Timeout == 0 {
 		s.Timeout = o.Timeout
 	}
+	if s.AllowConfigContextHost == nil {
+		s.AllowConfigContextHost = o.AllowConfigContextHost
+	}
 	return s
 }
 
@@ -53,6 +63,7 @@ func (s TargetSpec) merge(o TargetSpec) TargetSpec {
 //	defaults: {user: osism, key_file: /etc/osism/switch_key, known_hosts: /etc/osism/known_hosts}
 //	switches:
 //	  leaf-1: {host: 192.0.2.11, port: 22}
+//	  leaf-2: {allow_config_context_host: true}
 type Credentials struct {
 	Defaults TargetSpec            `yaml:"defaults"`
 	Switches map[string]TargetSpec `yaml:"switches"`
@@ -74,32 +85,47 @@ func LoadCredentials(path string) (*Credentials, error) {
 	return &c, nil
 }
 
-// ConfigContextKey is the key of a device's config context that may hold a
-// TargetSpec.
+// ConfigContextKey is the key of a device's config context that may say
+// where the switch is: {host, port}, taken only where the secrets file
+// allows it (allow_config_context_host).
 const ConfigContextKey = "osism_ssh"
 
+// The fields of the config context's osism_ssh that the secrets file may
+// let it set; every other field (password, key_file, known_hosts,
+// insecure_ignore_host_key, user, timeout, ...) is ignored.
+const (
+	configContextHost = "host"
+	configContextPort = "port"
+)
+
 // target resolves how to reach the switch of c: the secrets file's entry,
-// then the config context, then the secrets file's defaults; the host
-// defaults to the primary IPv4 address.
-func (cr *Credentials) target(c *Context) (Target, error) {
-	var spec TargetSpec
-	if cr != nil {
-		spec = cr.Switches[c.Device.Name]
+// then the config context's host and port where the secrets file allows
+// it, then the secrets file's defaults; the host defaults to the primary
+// IPv4 address. Security fields (password, key file, known_hosts, the
+// host-key switch) and the user come from the secrets file only: a config
+// context field that is not taken is logged at warning level on log,
+// naming the switch and the field.
+func (cr *Credentials) target(c *Context, log *slog.Logger) (Target, error) {
+	if log == nil {
+		log = slog.Default()
 	}
-	if v, ok := c.Device.ConfigContext[ConfigContextKey]; ok {
-		b, err := yaml.Marshal(v)
+	var spec, defaults TargetSpec
+	if cr != nil {
+		spec, defaults = cr.Switches[c.Device.Name], cr.Defaults
+	}
+	allowed := spec.merge(defaults).AllowConfigContextHost
+	if v, ok := c.Device.ConfigContext[ConfigContextKey]; ok && v != nil {
+		fields, ok := v.(map[string]any)
+		if !ok {
+			return Target{}, fmt.Errorf("switch %s: config context %s: want a mapping with host and port, got %T", c.Device.Name, ConfigContextKey, v)
+		}
+		cc, err := fromConfigContext(c.Device.Name, fields, allowed != nil && *allowed, log)
 		if err != nil {
 			return Target{}, err
 		}
-		var cc TargetSpec
-		if err := yaml.Unmarshal(b, &cc); err != nil {
-			return Target{}, fmt.Errorf("switch %s: config context %s: %w", c.Device.Name, ConfigContextKey, err)
-		}
 		spec = spec.merge(cc)
 	}
-	if cr != nil {
-		spec = spec.merge(cr.Defaults)
-	}
+	spec = spec.merge(defaults)
 	if spec.Host == "" && c.Device.PrimaryIP4 != "" {
 		ip, _, err := net.ParseCIDR(c.Device.PrimaryIP4)
 		if err == nil {
@@ -109,4 +135,37 @@ func (cr *Credentials) target(c *Context) (Target, error) {
 	return Target{Switch: c.Device.Name, DeploymentType: c.Device.DeploymentType, Host: spec.Host, Port: spec.Port,
 		User: spec.User, KeyFile: spec.KeyFile, Password: spec.Password, KnownHosts: spec.KnownHosts,
 		InsecureIgnoreHostKey: spec.InsecureIgnoreHostKey, Timeout: spec.Timeout}, nil
+}
+
+// fromConfigContext takes host and port of a config context's osism_ssh
+// when allowed, and says at warning level which fields it ignores. A host
+// or port it takes must be valid.
+func fromConfigContext(sw string, fields map[string]any, allowed bool, log *slog.Logger) (TargetSpec, error) {
+	var out TargetSpec
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		v := fields[k]
+		field := ConfigContextKey + "." + k
+		switch {
+		case (k == configContextHost || k == configContextPort) && !allowed:
+			log.Warn("switch config context field ignored: the secrets file does not allow it (allow_config_context_host)",
+				"switch", sw, "field", field)
+			continue
+		case k == configContextHost:
+			h, ok := v.(string)
+			if !ok || h == "" || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				return TargetSpec{}, fmt.Errorf("switch %s: config context %s: want a host name or address", sw, field)
+			}
+			out.Host = h
+		case k == configContextPort:
+			p, ok := intOf(v)
+			if !ok || p < 1 || p > 65535 {
+				return TargetSpec{}, fmt.Errorf("switch %s: config context %s: want a port number from 1 to 65535", sw, field)
+			}
+			out.Port = int(p)
+		default:
+			log.Warn("switch config context field ignored: it comes from the secrets file only",
+				"switch", sw, "field", field)
+		}
+	}
+	return out, nil
 }

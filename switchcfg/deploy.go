@@ -42,7 +42,6 @@ type Deployer struct {
 	deploys   map[string]*batch.Rounds[string, DeployResult]
 	contexts  map[string]*Context
 	seen      map[string]seenConfig // what each switch ran after this process deployed it
-	latest    map[string]seenConfig // each switch's newest committed configuration
 	sessions  map[string]int
 	managed   []string // the managed switches, as of managedAt
 	managedAt time.Time
@@ -103,7 +102,6 @@ func (d *Deployer) init() {
 		d.deploys = map[string]*batch.Rounds[string, DeployResult]{}
 		d.contexts = map[string]*Context{}
 		d.seen = map[string]seenConfig{}
-		d.latest = map[string]seenConfig{}
 		d.sessions = map[string]int{}
 		d.switchesOf = map[string][]string{}
 		if d.Drivers == nil {
@@ -156,11 +154,6 @@ func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[st
 		if err != nil {
 			return nil, err
 		}
-		if changed || d.cachedLatest(r.Switch) == nil {
-			d.mu.Lock()
-			d.latest[r.Switch] = seenConfig{rev: rev, running: r.Config}
-			d.mu.Unlock()
-		}
 		out[r.Switch] = GenerateResult{Switch: r.Switch, Rev: rev, Changed: changed}
 	}
 	return out, nil
@@ -212,15 +205,6 @@ func (d *Deployer) managedSwitches(ctx context.Context) ([]string, error) {
 	return res[0], nil
 }
 
-func (d *Deployer) cachedLatest(sw string) *seenConfig {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if l, ok := d.latest[sw]; ok {
-		return &l
-	}
-	return nil
-}
-
 // target returns how to reach sw, from the contexts of the last render or
 // NetBox.
 func (d *Deployer) target(ctx context.Context, sw string) (Target, error) {
@@ -237,30 +221,19 @@ func (d *Deployer) target(ctx context.Context, sw string) (Target, error) {
 		d.contexts[sw] = c
 		d.mu.Unlock()
 	}
-	return d.Credentials.target(c)
+	return d.Credentials.target(c, d.Logger)
 }
 
-// rendered returns the last committed configuration of sw and its
-// revision.
+// rendered returns the newest committed configuration of sw and its
+// revision, read from the state repository as it is now: another process
+// (a worker, the CLI) may have committed a newer render than this one
+// made.
 func (d *Deployer) rendered(sw string) ([]byte, string, error) {
-	if l := d.cachedLatest(sw); l != nil {
-		return l.running, l.rev, nil
-	}
-	hist, err := d.Repo.History(sw)
-	if err == nil && len(hist) == 0 {
-		err = ErrUnknownSwitch
-	}
+	rev, cfg, err := d.Repo.Latest(sw)
 	if err != nil {
 		return nil, "", fmt.Errorf("switch %s has no rendered configuration yet (osism netbox generate %s): %w", sw, sw, err)
 	}
-	cfg, err := d.Repo.Show(sw, hist[0].Rev)
-	if err != nil {
-		return nil, "", err
-	}
-	d.mu.Lock()
-	d.latest[sw] = seenConfig{rev: hist[0].Rev, running: cfg}
-	d.mu.Unlock()
-	return cfg, hist[0].Rev, nil
+	return cfg, rev, nil
 }
 
 // session opens a session to sw within the session limit; release closes
@@ -282,12 +255,12 @@ func (d *Deployer) session(ctx context.Context, sw string) (Session, Dialect, Ta
 	d.mu.Lock()
 	d.sessions[sw]++
 	d.mu.Unlock()
-	s, err := drv.Open(ctx, t)
+	s, err := openSession(ctx, drv, t)
 	if err != nil {
 		<-d.sem
 		return nil, nil, t, nil, err
 	}
-	return s, dialect, t, func() { _ = s.Close(); <-d.sem }, nil
+	return guarded{s: s, sw: sw}, dialect, t, func() { _ = s.Close(); <-d.sem }, nil
 }
 
 // SwitchLockKey is the key of the lock a Deployer holds around every
@@ -341,6 +314,7 @@ func (d *Deployer) each(ctx context.Context, switches []string, f func(context.C
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer recoverAs(&errs[i], "switch "+sw)
 			out[i], errs[i] = f(ctx, sw)
 		}()
 	}
@@ -348,65 +322,129 @@ func (d *Deployer) each(ctx context.Context, switches []string, f func(context.C
 	return out, errors.Join(errs...)
 }
 
-// openLocked takes the lock of sw, opens a session and reads what sw runs;
-// release closes the session and frees the lock.
-func (d *Deployer) openLocked(ctx context.Context, sw string) (Session, Dialect, []byte, func(), error) {
+// LockLostError is a switch lock lost while a session held it: the
+// session's context is cancelled and nothing more is sent. It matches
+// statemachine.ErrLockLost.
+type LockLostError struct{ Switch string }
+
+func (e *LockLostError) Error() string {
+	return fmt.Sprintf("switch %s: lock %s lost; the session was stopped and nothing more was sent", e.Switch, SwitchLockKey(e.Switch))
+}
+
+func (e *LockLostError) Is(target error) bool { return target == statemachine.ErrLockLost }
+
+// openLocked takes the lock of sw, opens a session and reads what sw runs.
+// The session runs under the returned context, which ends when the lock is
+// lost (its cause a *LockLostError); release closes the session and frees
+// the lock.
+func (d *Deployer) openLocked(ctx context.Context, sw string) (context.Context, Session, Dialect, []byte, func(), error) {
 	unlock := func() {}
 	if d.Locker != nil {
 		lease, err := statemachine.AcquireWait(ctx, d.Locker, SwitchLockKey(sw), nil)
 		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("switch %s: %w", sw, err)
+			return nil, nil, nil, nil, nil, fmt.Errorf("switch %s: %w", sw, err)
 		}
-		unlock = func() { _ = lease.Release(context.WithoutCancel(ctx)) }
+		lctx, cancel := context.WithCancelCause(ctx)
+		if lost := lease.Lost(); lost != nil {
+			stop := make(chan struct{})
+			go func() {
+				select {
+				case <-lost:
+					d.Logger.Warn("switch lock lost: stopping the session", "switch", sw, "lock", SwitchLockKey(sw))
+					cancel(&LockLostError{Switch: sw})
+				case <-stop:
+				}
+			}()
+			unlock = func() { close(stop); cancel(nil); _ = lease.Release(context.WithoutCancel(ctx)) }
+		} else {
+			unlock = func() { cancel(nil); _ = lease.Release(context.WithoutCancel(ctx)) }
+		}
+		ctx = lctx
 	}
 	s, dialect, _, release, err := d.session(ctx, sw)
 	if err != nil {
 		unlock()
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, lostOr(ctx, err)
 	}
 	running, err := s.RunningConfig(ctx)
 	if err != nil {
 		release()
 		unlock()
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, lostOr(ctx, err)
 	}
-	return s, dialect, running, func() { release(); unlock() }, nil
+	return ctx, s, dialect, running, func() { release(); unlock() }, nil
 }
 
-func (d *Deployer) deployOne(ctx context.Context, sw string) (DeployResult, error) {
-	res := DeployResult{Switch: sw}
+// lostOr is the *LockLostError that ended ctx, joined to err; else err.
+func lostOr(ctx context.Context, err error) error {
+	if lost, ok := errors.AsType[*LockLostError](context.Cause(ctx)); ok && !errors.Is(err, statemachine.ErrLockLost) {
+		return errors.Join(lost, err)
+	}
+	return err
+}
+
+// stillHeld fails when the lock of the session's context was lost.
+func stillHeld(ctx context.Context) error {
+	if lost, ok := errors.AsType[*LockLostError](context.Cause(ctx)); ok {
+		return lost
+	}
+	return nil
+}
+
+// deployOne deploys sw under its lock: the configuration sent is what the
+// state repository holds for sw once the lock is held, so a newer render
+// another process committed is never undone by an older one of this
+// process.
+func (d *Deployer) deployOne(ctx context.Context, sw string) (res DeployResult, err error) {
+	res = DeployResult{Switch: sw}
+	defer recoverAs(&err, "deploy switch "+sw)
+	sctx, s, dialect, running, release, err := d.openLocked(ctx, sw)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	rendered, rev, err := d.rendered(sw)
 	if err != nil {
 		return res, err
 	}
 	res.Rev = rev
-	s, dialect, running, release, err := d.openLocked(ctx, sw)
-	if err != nil {
+	if err := stillHeld(sctx); err != nil {
 		return res, err
 	}
-	defer release()
-	res.Sent, err = s.Apply(ctx, rendered, running)
+	sent, err := s.Apply(sctx, rendered, running)
+	res.Sent = maskLines(dialect, sent)
 	if err != nil {
+		return res, lostOr(sctx, err)
+	}
+	if len(sent) > 0 {
+		if err := s.Save(sctx); err != nil {
+			return res, lostOr(sctx, err)
+		}
+		if running, err = s.RunningConfig(sctx); err != nil {
+			return res, lostOr(sctx, err)
+		}
+	}
+	res.Report = reportOf(dialect, sw, rendered, running)
+	if err := stillHeld(sctx); err != nil {
 		return res, err
 	}
-	if len(res.Sent) > 0 {
-		if err := s.Save(ctx); err != nil {
-			return res, err
-		}
-		if running, err = s.RunningConfig(ctx); err != nil {
-			return res, err
-		}
-	}
-	res.Report = dialect.Compare(rendered, running)
-	res.Report.Switch = sw
 	d.mu.Lock()
 	d.seen[sw] = seenConfig{rev: rev, running: running}
 	d.mu.Unlock()
 	if err := d.Repo.MarkDeployed(sw, rev); err != nil {
 		return res, err
 	}
-	d.Logger.Info("switch deployed", "switch", sw, "rev", rev, "commands", len(res.Sent), "complies", res.Report.OK())
+	d.Logger.Info("switch deployed", "switch", sw, "rev", rev, "commands", len(sent), "complies", res.Report.OK())
 	return res, nil
+}
+
+// reportOf compares rendered with running in dialect, its lines masked.
+func reportOf(dialect Dialect, sw string, rendered, running []byte) Report {
+	rep := dialect.Compare(rendered, running)
+	rep.Switch = sw
+	rep.Missing = maskLines(dialect, rep.Missing)
+	rep.Extra = maskLines(dialect, rep.Extra)
+	return rep
 }
 
 // compareLatest reads what sw runs and compares it with its newest
@@ -423,14 +461,13 @@ func (d *Deployer) compareLatest(ctx context.Context, sw string) (DeployResult, 
 // rendered (revision rev); Sent are the commands a deploy would send.
 func (d *Deployer) readAndCompare(ctx context.Context, sw string, rendered []byte, rev string) (DeployResult, error) {
 	res := DeployResult{Switch: sw, Rev: rev}
-	_, dialect, running, release, err := d.openLocked(ctx, sw)
+	_, _, dialect, running, release, err := d.openLocked(ctx, sw)
 	if err != nil {
 		return res, err
 	}
 	release()
-	res.Sent = dialect.Commands(rendered, running)
-	res.Report = dialect.Compare(rendered, running)
-	res.Report.Switch = sw
+	res.Sent = maskLines(dialect, dialect.Commands(rendered, running))
+	res.Report = reportOf(dialect, sw, rendered, running)
 	return res, nil
 }
 
@@ -451,28 +488,30 @@ type VerifyOpts struct {
 
 // Verify checks that each switch runs the revision last deployed to it,
 // which phase 4 of a transition needs: another device's newer render,
-// committed but not yet deployed, is no fault of this transition.
+// committed but not yet deployed, is no fault of this transition. What
+// this process's last deploy read back stands in for a read of the switch
+// only while the revision marked deployed is the one this process
+// deployed; when another process has deployed since, the switch is read
+// anew.
 func (d *Deployer) Verify(ctx context.Context, switches []string, opts *VerifyOpts) ([]Report, error) {
 	d.init()
 	fresh := opts != nil && opts.Fresh
 	res, err := d.each(ctx, switches, func(ctx context.Context, sw string) (DeployResult, error) {
+		rev, err := d.Repo.Deployed(sw)
+		if err != nil {
+			return DeployResult{Switch: sw}, fmt.Errorf("switch %s: %w", sw, err)
+		}
 		d.mu.Lock()
 		seen, ok := d.seen[sw]
 		d.mu.Unlock()
-		if ok && !fresh {
+		if ok && !fresh && seen.rev == rev {
 			cfg, err := d.Repo.Show(sw, seen.rev)
 			if err != nil {
 				return DeployResult{Switch: sw}, err
 			}
 			if _, dialect, err := d.Drivers(d.deploymentType(sw)); err == nil {
-				rep := dialect.Compare(cfg, seen.running)
-				rep.Switch = sw
-				return DeployResult{Switch: sw, Rev: seen.rev, Report: rep}, nil
+				return DeployResult{Switch: sw, Rev: seen.rev, Report: reportOf(dialect, sw, cfg, seen.running)}, nil
 			}
-		}
-		rev, err := d.Repo.Deployed(sw)
-		if err != nil {
-			return DeployResult{Switch: sw}, fmt.Errorf("switch %s: %w", sw, err)
 		}
 		cfg, err := d.Repo.Show(sw, rev)
 		if err != nil {
@@ -504,17 +543,9 @@ func (d *Deployer) deploymentType(sw string) string {
 // deploys it.
 func (d *Deployer) Rollback(ctx context.Context, sw, rev string) (DeployResult, error) {
 	d.init()
-	newRev, _, err := d.Repo.Rollback(sw, rev)
-	if err != nil {
+	if _, _, err := d.Repo.Rollback(sw, rev); err != nil {
 		return DeployResult{Switch: sw}, err
 	}
-	cfg, err := d.Repo.Show(sw, newRev)
-	if err != nil {
-		return DeployResult{Switch: sw}, err
-	}
-	d.mu.Lock()
-	d.latest[sw] = seenConfig{rev: newRev, running: cfg}
-	d.mu.Unlock()
 	res, err := d.Deploy(ctx, []string{sw}, nil)
 	if len(res) == 0 {
 		return DeployResult{Switch: sw}, err

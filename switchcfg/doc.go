@@ -34,6 +34,30 @@
 // waited for with backoff, so that two processes never reach one switch at
 // once.
 //
+// A deploy sends what the state repository holds for the switch once the
+// lock is held ([Repo.Latest]), not what this process rendered last: a
+// newer render another worker or the CLI committed is never undone.
+// [Deployer.Verify] trusts what this process read back after its own
+// deploy only while the revision marked deployed is the one it deployed;
+// otherwise it reads the switch anew. A lock lost while held (its lease's
+// Lost channel closes: it expired, or an operator broke it) cancels the
+// session's context: nothing more is sent, nothing is marked deployed, and
+// the error is a *LockLostError naming the switch (it matches
+// statemachine.ErrLockLost).
+//
+// A panic in a render (the template engine), a deploy, a driver or a
+// session is a *PanicError of the switch that asked; the process lives
+// on.
+//
+// Dialects that know which lines hold secrets implement [Masker]: the FRR
+// dialect masks the word after password, secret, key-string,
+// authentication-key, community, md5 (of message-digest-key) and key
+// (neighbor X password S, enable secret 5 S, snmp-server community S),
+// the SONiC dialect the values of fields named like pass, secret, key,
+// token or community. DeployResult.Sent, every Report a Deployer returns
+// (its String and its JSON) and the progress lines of the hooks show
+// [Masked] in their place; only the switch gets the secret.
+//
 // # Dialects and drivers
 //
 // The device's custom field deployment_type picks the [Driver] (how to
@@ -48,11 +72,19 @@
 // # Credentials
 //
 // How to reach a switch is a [Target]: the secrets file's entry for it
-// ([Credentials], [LoadCredentials]), then the device's config context key
-// osism_ssh ([ConfigContextKey]), then the file's defaults; the host
-// defaults to the primary IPv4 address. Host keys are checked against a
-// known_hosts file unless insecure_ignore_host_key says otherwise. A
-// Target's password reaches no log, format verb or JSON.
+// ([Credentials], [LoadCredentials]), then its defaults; the host defaults
+// to the primary IPv4 address. Host keys are checked against a known_hosts
+// file unless the secrets file's insecure_ignore_host_key says otherwise.
+// Everything that guards access (password, key file, known_hosts, the
+// host-key switch) and the user come from the secrets file only. The
+// device's config context key osism_ssh ([ConfigContextKey]) may set host
+// and port, and only where the secrets file allows it:
+// allow_config_context_host: true in the switch's entry or in the
+// defaults (the entry wins); they are then taken after the entry's own
+// host and port and before the defaults'. Every field of osism_ssh that is
+// not taken is logged at warning level with the switch and the field; a
+// host or port that is taken but invalid is an error. A Target's password
+// reaches no log, format verb or JSON.
 //
 // # Which switches
 //
@@ -94,6 +126,16 @@
 // "is defined" or "default" for optional config context keys); the
 // template's final newline is kept. A template that cannot be parsed or run is a *TemplateError
 // naming the file and the line.
+//
+// No string of the context may hold a control character (U+0000 to
+// U+001F, or DEL): NetBox names, descriptions, labels, custom fields and
+// config context values and keys never need one, and a newline in a
+// description would become a command of its own. [Context.Check] refuses
+// one with a *ContextStringError (matching [ErrControlCharacter]) that
+// names the switch, the object (device, interface swp1, vlan 10, mlag,
+// bgp) and the field as the template sees it, without quoting the value;
+// Renderer.Contexts and RenderContext check every context, so such a
+// switch is neither committed nor deployed.
 //
 // Rendering is deterministic: interfaces are in natural order (swp2 before
 // swp10), VLANs by VID, addresses, tags, members and peers sorted, and
@@ -165,5 +207,10 @@
 //
 // Switch names become file and tag names, so CheckName refuses what could
 // leave the repository or break a ref ("a/b", "..", " "). A Repo is safe
-// for concurrent use by the goroutines of one process.
+// for concurrent use by the goroutines of one process and by several
+// processes: every write (commit, rollback, tag) holds the file lock
+// .git/osism.lock (github.com/gofrs/flock) and reads HEAD anew under it.
+// Rendered configurations hold secrets, so the repository's directories
+// are 0700 and its files 0600; OpenRepo fixes the modes of an existing
+// repository.
 package switchcfg

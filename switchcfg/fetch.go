@@ -93,7 +93,10 @@ func parallel(fns ...func() error) error {
 	errs := make([]error, len(fns))
 	var wg sync.WaitGroup
 	for i, fn := range fns {
-		wg.Go(func() { errs[i] = fn() })
+		wg.Go(func() {
+			defer recoverAs(&errs[i], "read NetBox")
+			errs[i] = fn()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

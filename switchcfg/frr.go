@@ -436,3 +436,59 @@ func parseFRR(text []byte) *frrNode {
 	root.prune(0)
 	return root
 }
+
+// frrSecretWords are the words after which an FRR (or IOS-like) line holds
+// a secret: "neighbor X password S", "password S", "enable secret 5 S",
+// "ip ospf authentication-key S", "ip ospf message-digest-key 1 md5 S",
+// "snmp-server community S ro", "key-string S", "isis password md5 S",
+// "tacacs-server host H key 7 S".
+var frrSecretWords = map[string]bool{
+	"password": true, "secret": true, "key-string": true, "authentication-key": true,
+	"community": true, "area-password": true, "domain-password": true, "md5": true, "key": true,
+}
+
+// frrSecretTypes are the words between a secret word and the secret that
+// say how the secret is given.
+var frrSecretTypes = map[string]bool{
+	"0": true, "5": true, "7": true, "8": true, "9": true, "clear": true, "md5": true,
+	"hmac-md5": true, "hmac-sha-1": true, "hmac-sha-256": true, "encrypted": true,
+}
+
+// Mask replaces the secrets of a line (a command, or a report entry
+// "block / line") with Masked: the word after password, secret, key-string,
+// authentication-key, community, area-password, domain-password, md5 and
+// key (not a key chain's "key 1" at the start of a line), after an
+// optional word that says the secret's kind ("7", "md5", "clear", ...).
+func (f *FRR) Mask(line string) string { return maskPath(line, frrMask) }
+
+func frrMask(line string) string {
+	indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+	words := strings.Fields(line)
+	changed := false
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if !frrSecretWords[w] || i+1 >= len(words) {
+			continue
+		}
+		first := i == 0 || i == 1 && words[0] == "no"
+		if w == "key" && first {
+			continue // "key 1" opens a key chain's key
+		}
+		if w == "md5" && (i < 2 || words[i-2] != "message-digest-key") {
+			continue // only "message-digest-key 1 md5 S"; "password md5 S" is handled at password
+		}
+		j := i + 1
+		if frrSecretTypes[words[j]] && j+1 < len(words) {
+			j++
+		}
+		if words[j] != Masked {
+			words[j] = Masked
+			changed = true
+		}
+		i = j
+	}
+	if !changed {
+		return line
+	}
+	return indent + strings.Join(words, " ")
+}

@@ -132,6 +132,9 @@ func (r *Renderer) Contexts(ctx context.Context, switches ...string) ([]*Context
 	out := make([]*Context, 0, len(ins))
 	for _, in := range ins {
 		c, err := build(in)
+		if err == nil {
+			err = c.Check()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("switch %q: %w", in.dev.Name, err)
 		}
@@ -187,13 +190,25 @@ func candidates(c *Context) []string {
 
 // RenderContext renders a context with its switch's template, without
 // NetBox. The same context renders the same bytes.
-func (r *Renderer) RenderContext(c *Context) (Rendered, error) {
+//
+// A string of the context that holds a control character is refused with
+// a *ContextStringError: NetBox names, descriptions and labels never need
+// one, and a newline would smuggle commands into the configuration. A
+// panic of the template engine is a *PanicError of the switch.
+func (r *Renderer) RenderContext(c *Context) (res Rendered, err error) {
+	if c == nil {
+		return Rendered{}, errors.New("render: nil context")
+	}
+	defer recoverAs(&err, "render switch "+strconv.Quote(c.Device.Name))
 	name, err := r.Template(c)
 	if err != nil {
 		return Rendered{}, err
 	}
 	data, err := c.templateData()
 	if err != nil {
+		return Rendered{}, err
+	}
+	if err := checkStrings(c.Device.Name, data); err != nil {
 		return Rendered{}, err
 	}
 	out, err := r.execute(name, data)

@@ -12,9 +12,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/gofrs/flock"
 	"github.com/pmezard/go-difflib/difflib"
 )
 
@@ -37,14 +41,19 @@ const (
 // plain git (github.com/go-git/go-git, no git binary), so operators can
 // read it with git log, git show and git diff.
 //
-// A Repo is safe for concurrent use by the goroutines of one process; two
-// processes must not write one directory at once.
+// A Repo is safe for concurrent use by the goroutines of one process and
+// by several processes: every write (commit, rollback, tag) holds the file
+// lock .git/osism.lock (github.com/gofrs/flock) and reads HEAD anew under
+// it. The directory is 0700 and its files 0600, since rendered
+// configurations hold secrets; OpenRepo fixes the modes of an existing
+// repository.
 type Repo struct {
-	mu  sync.Mutex
-	dir string
-	git *git.Repository
-	wt  *git.Worktree
-	now func() time.Time
+	mu   sync.Mutex
+	lock *flock.Flock
+	dir  string
+	git  *git.Repository
+	wt   *git.Worktree
+	now  func() time.Time
 }
 
 // RepoOption configures a Repo.
@@ -61,15 +70,37 @@ type Revision struct {
 	Message string
 }
 
+// RepoLockFile is the file, inside the repository's .git directory, that
+// every write of the state repository locks.
+const RepoLockFile = "osism.lock"
+
 // OpenRepo opens the state repository in dir, creating the directory and an
-// empty repository (branch main) when there is none.
+// empty repository (branch main) when there is none. It makes the
+// directory 0700 and every file in it 0600.
 func OpenRepo(dir string, opts ...RepoOption) (*Repo, error) {
 	if dir == "" {
 		return nil, errors.New("open state repository: empty directory name")
 	}
-	repo, err := git.PlainOpen(dir)
+	if err := os.MkdirAll(dir, repoDirMode); err != nil {
+		return nil, fmt.Errorf("open state repository %s: %w", dir, err)
+	}
+	if err := fixModes(dir); err != nil {
+		return nil, fmt.Errorf("open state repository %s: %w", dir, err)
+	}
+	lock := flock.New(filepath.Join(dir, git.GitDirName, RepoLockFile), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(repoFileMode))
+	repo, err := openRepo(dir)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		repo, err = initRepo(dir)
+		// Two processes may create the repository at once: one of them
+		// initialises it under the lock.
+		err = withFlock(lock, dir, func() error {
+			if repo, err = openRepo(dir); errors.Is(err, git.ErrRepositoryNotExists) {
+				repo, err = initRepo(dir)
+			}
+			return err
+		})
+	}
+	if errors.Is(err, git.ErrIsBareRepository) {
+		return nil, fmt.Errorf("open state repository %s: a bare repository; want one with a work tree", dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open state repository %s: %w", dir, err)
@@ -81,20 +112,72 @@ func OpenRepo(dir string, opts ...RepoOption) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open state repository %s: %w", dir, err)
 	}
-	r := &Repo{dir: dir, git: repo, wt: wt, now: time.Now}
+	r := &Repo{dir: dir, lock: lock, git: repo, wt: wt, now: time.Now}
 	for _, o := range opts {
 		o(r)
 	}
 	return r, nil
 }
 
-func initRepo(dir string) (*git.Repository, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// storage is the repository in dir as go-git reads and writes it, through
+// a file system that keeps files private.
+func storage(dir string) (*filesystem.Storage, privateFS) {
+	wt := privateFS{osfs.New(dir)}
+	return filesystem.NewStorage(privateFS{osfs.New(filepath.Join(dir, git.GitDirName))}, cache.NewObjectLRUDefault()), wt
+}
+
+func openRepo(dir string) (*git.Repository, error) {
+	fi, err := os.Stat(filepath.Join(dir, git.GitDirName))
+	if errors.Is(err, os.ErrNotExist) {
+		if _, err := git.PlainOpen(dir); err != nil { // a bare repository, or none
+			return nil, err
+		}
+		return nil, git.ErrIsBareRepository
+	}
+	if err != nil {
 		return nil, err
 	}
-	return git.PlainInitWithOptions(dir, &git.PlainInitOptions{
-		InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(Branch)},
-	})
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", filepath.Join(dir, git.GitDirName))
+	}
+	s, wt := storage(dir)
+	return git.Open(s, wt)
+}
+
+func initRepo(dir string) (*git.Repository, error) {
+	s, wt := storage(dir)
+	return git.InitWithOptions(s, wt, git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(Branch)})
+}
+
+// withFlock runs f holding the repository's file lock.
+func withFlock(lock *flock.Flock, dir string, f func() error) error {
+	if err := os.MkdirAll(filepath.Dir(lock.Path()), repoDirMode); err != nil {
+		return fmt.Errorf("lock state repository %s: %w", dir, err)
+	}
+	if err := lock.Lock(); err != nil {
+		return fmt.Errorf("lock state repository %s: %w", dir, err)
+	}
+	defer func() { _ = lock.Unlock() }()
+	return f()
+}
+
+// read takes the Repo's mutex and the file lock shared, so that a read
+// never sees a ref another process is writing; unlock frees both.
+func (r *Repo) read() (unlock func(), err error) {
+	r.mu.Lock()
+	if err := r.lock.RLock(); err != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("lock state repository %s: %w", r.dir, err)
+	}
+	return func() { _ = r.lock.Unlock(); r.mu.Unlock() }, nil
+}
+
+// write runs f holding the Repo's mutex and its file lock, so that no
+// other goroutine or process writes at the same time; f reads HEAD anew.
+func (r *Repo) write(f func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return withFlock(r.lock, r.dir, f)
 }
 
 // Dir is the repository's directory.
@@ -114,9 +197,11 @@ func (r *Repo) CommitAt(sw string, rendered []byte, message string, when time.Ti
 	if err := CheckName(sw); err != nil {
 		return "", false, fmt.Errorf("commit: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.commit(sw, rendered, message, when)
+	err = r.write(func() (err error) {
+		rev, changed, err = r.commit(sw, rendered, message, when)
+		return err
+	})
+	return rev, changed, err
 }
 
 func (r *Repo) commit(sw string, content []byte, message string, when time.Time) (string, bool, error) {
@@ -157,7 +242,7 @@ func (r *Repo) writeFile(file string, content []byte) error {
 	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, content) {
 		return nil
 	}
-	return os.WriteFile(p, content, 0o644)
+	return os.WriteFile(p, content, repoFileMode)
 }
 
 // head is the commit HEAD points to, nil in a repository without commits.
@@ -211,8 +296,11 @@ func (r *Repo) Show(sw, rev string) ([]byte, error) {
 	if err := CheckName(sw); err != nil {
 		return nil, fmt.Errorf("show: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	unlock, err := r.read()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	c, err := r.resolve(rev)
 	if err != nil {
 		return nil, fmt.Errorf("show %s: %w", sw, err)
@@ -222,8 +310,11 @@ func (r *Repo) Show(sw, rev string) ([]byte, error) {
 
 // Switches lists the switches with a file at the current revision, sorted.
 func (r *Repo) Switches() ([]string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	unlock, err := r.read()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	head, err := r.head()
 	if err != nil || head == nil {
 		return nil, err
@@ -248,8 +339,11 @@ func (r *Repo) History(sw string) ([]Revision, error) {
 	if err := CheckName(sw); err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	unlock, err := r.read()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	head, err := r.head()
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", sw, err)
@@ -283,8 +377,11 @@ func (r *Repo) Diff(sw, revA, revB string) (string, error) {
 	if err := CheckName(sw); err != nil {
 		return "", fmt.Errorf("diff: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	unlock, err := r.read()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	a, ha, errA := r.contentOrEmpty(sw, revA)
 	b, hb, errB := r.contentOrEmpty(sw, revB)
 	switch {
@@ -341,17 +438,19 @@ func (r *Repo) Rollback(sw, rev string) (newRev string, changed bool, err error)
 	if err := CheckName(sw); err != nil {
 		return "", false, fmt.Errorf("rollback: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, err := r.resolve(rev)
-	if err != nil {
-		return "", false, fmt.Errorf("rollback %s: %w", sw, err)
-	}
-	content, err := r.content(sw, c, rev)
-	if err != nil {
-		return "", false, fmt.Errorf("rollback: %w", err)
-	}
-	return r.commit(sw, content, fmt.Sprintf("rollback %s to %s", sw, c.Hash), r.now())
+	err = r.write(func() error {
+		c, err := r.resolve(rev)
+		if err != nil {
+			return fmt.Errorf("rollback %s: %w", sw, err)
+		}
+		content, err := r.content(sw, c, rev)
+		if err != nil {
+			return fmt.Errorf("rollback: %w", err)
+		}
+		newRev, changed, err = r.commit(sw, content, fmt.Sprintf("rollback %s to %s", sw, c.Hash), r.now())
+		return err
+	})
+	return newRev, changed, err
 }
 
 func deployedTag(sw string) plumbing.ReferenceName {
@@ -364,19 +463,66 @@ func (r *Repo) MarkDeployed(sw, rev string) error {
 	if err := CheckName(sw); err != nil {
 		return fmt.Errorf("mark deployed: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, err := r.resolve(rev)
+	return r.write(func() error {
+		c, err := r.resolve(rev)
+		if err != nil {
+			return fmt.Errorf("mark %s deployed: %w", sw, err)
+		}
+		if _, err := r.content(sw, c, rev); err != nil {
+			return fmt.Errorf("mark deployed: %w", err)
+		}
+		if err := r.git.Storer.SetReference(plumbing.NewHashReference(deployedTag(sw), c.Hash)); err != nil {
+			return fmt.Errorf("mark %s deployed at %s: %w", sw, c.Hash, err)
+		}
+		return nil
+	})
+}
+
+// Latest returns the switch's file at HEAD, as HEAD is now on disk (another
+// process may have committed since), and the revision that last changed
+// it: the oldest commit on HEAD's first-parent line back to which the file
+// holds the same content. An error wrapping ErrUnknownSwitch when HEAD has
+// no such file.
+func (r *Repo) Latest(sw string) (rev string, content []byte, err error) {
+	if err := CheckName(sw); err != nil {
+		return "", nil, fmt.Errorf("latest: %w", err)
+	}
+	unlock, err := r.read()
 	if err != nil {
-		return fmt.Errorf("mark %s deployed: %w", sw, err)
+		return "", nil, err
 	}
-	if _, err := r.content(sw, c, rev); err != nil {
-		return fmt.Errorf("mark deployed: %w", err)
+	defer unlock()
+	head, err := r.head()
+	if err != nil {
+		return "", nil, fmt.Errorf("latest %s: %w", sw, err)
 	}
-	if err := r.git.Storer.SetReference(plumbing.NewHashReference(deployedTag(sw), c.Hash)); err != nil {
-		return fmt.Errorf("mark %s deployed at %s: %w", sw, c.Hash, err)
+	if head == nil {
+		return "", nil, fmt.Errorf("%w %q: the repository %s has no revisions", ErrUnknownSwitch, sw, r.dir)
 	}
-	return nil
+	file := sw + FileSuffix
+	f, err := head.File(file)
+	if errors.Is(err, object.ErrFileNotFound) {
+		return "", nil, fmt.Errorf("%w %q: no %s at HEAD of %s", ErrUnknownSwitch, sw, file, r.dir)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("latest %s: %w", sw, err)
+	}
+	if content, err = r.content(sw, head, "HEAD"); err != nil {
+		return "", nil, err
+	}
+	c := head
+	for c.NumParents() > 0 {
+		p, err := c.Parent(0)
+		if err != nil {
+			return "", nil, fmt.Errorf("latest %s: %w", sw, err)
+		}
+		pf, err := p.File(file)
+		if err != nil || pf.Hash != f.Hash {
+			break
+		}
+		c = p
+	}
+	return c.Hash.String(), content, nil
 }
 
 // Deployed returns the revision last marked deployed for the switch; an
@@ -385,8 +531,11 @@ func (r *Repo) Deployed(sw string) (string, error) {
 	if err := CheckName(sw); err != nil {
 		return "", fmt.Errorf("deployed: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	unlock, err := r.read()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	ref, err := r.git.Reference(deployedTag(sw), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return "", fmt.Errorf("switch %q: %w (no tag %s%s in %s)", sw, ErrNotDeployed, DeployedTagPrefix, sw, r.dir)

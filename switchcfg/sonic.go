@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -323,6 +325,12 @@ func (s *sonicSession) run(ctx context.Context, op, cmd string, stdin []byte) ([
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer func() {
+			// A panic in the SSH library is an error of this step.
+			if p := recover(); p != nil {
+				done <- result{err: &PanicError{What: "switch " + s.name + ": " + op, Value: p, Stack: debug.Stack()}}
+			}
+		}()
 		sess, err := s.client.NewSession()
 		if err != nil {
 			done <- result{err: err}
@@ -585,4 +593,25 @@ func sonicKind(v any) string {
 		return "an array"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// sonicSecretField matches the config_db fields that hold secrets.
+var sonicSecretField = regexp.MustCompile(`(?i)pass|secret|key|token|community`)
+
+// Mask replaces the value of a report entry "TABLE|key|field=value" with
+// Masked when the field's name says it holds a secret (passkey, password,
+// secret, auth_key, token, community, ...).
+func (SONiCDialect) Mask(line string) string {
+	head, value, ok := strings.Cut(line, "=")
+	if !ok {
+		return line
+	}
+	field := head
+	if i := strings.LastIndexByte(head, '|'); i >= 0 {
+		field = head[i+1:]
+	}
+	if !sonicSecretField.MatchString(field) || value == Masked {
+		return line
+	}
+	return head + "=" + Masked
 }

@@ -146,8 +146,9 @@ func printRoleMap(c *cli.Context, roles *ansible.RoleMap) error {
 	return printTable(c.App.Writer, []string{"ROLE", "ENVIRONMENT"}, rows)
 }
 
-// dryRun prints what each step would run; a lock file or a missing
-// playbook fails as the run would.
+// dryRun prints what each step would run, with secret extra-vars masked
+// (the configured secret_pattern); a lock file or a missing playbook fails
+// as the run would.
 func dryRun(c *cli.Context, cfg services.Config, steps []services.ApplyStep) error {
 	type planned struct {
 		services.ApplyStep
@@ -164,7 +165,7 @@ func dryRun(c *cli.Context, cfg services.Config, steps []services.ApplyStep) err
 			return err
 		}
 		if c.String("format") == "json" {
-			all = append(all, planned{st, cmd})
+			all = append(all, planned{st, cmd.Masked()})
 			continue
 		}
 		fmt.Fprintf(c.App.Writer, "# %s in %s (task %s on queue %s)\n", st.Role, st.Environment, st.Kind, st.Queue)

@@ -85,6 +85,30 @@ func TestApplyDryRun(t *testing.T) {
 	require.Contains(t, stderr, "no playbook: looked for")
 }
 
+// --dry-run shows secret extra-vars masked, as text and as JSON.
+func TestApplyDryRunMasksSecrets(t *testing.T) {
+	t.Parallel()
+	_, e := applyEnv(t, "ansible-playbook")
+	secretArgs := []string{"-e", "password=s3cr3t-a", "-e", "db_secret=s3cr3t-b", "--extra-vars", `{"api_token": "s3cr3t-c"}`,
+		"-e", "key=s3cr3t-d", "-e", "x=visible"}
+	for _, format := range []string{"", "json"} {
+		t.Run("format "+format, func(t *testing.T) {
+			args := []string{"apply", "--dry-run", "--environment", "generic"}
+			if format != "" {
+				args = append(args, "--format", format)
+			}
+			out, code := e.run(t, append(append(args, "hello"), secretArgs...)...)
+			require.Equal(t, exitOK, code, out)
+			for _, secret := range []string{"s3cr3t-a", "s3cr3t-b", "s3cr3t-c", "s3cr3t-d"} {
+				require.NotContains(t, out, secret)
+			}
+			require.Contains(t, out, "x=visible")
+			require.Contains(t, out, "password=******")
+			require.Contains(t, out, "api_token")
+		})
+	}
+}
+
 func TestApplyUsageErrors(t *testing.T) {
 	t.Parallel()
 	_, e := applyEnv(t, "ansible-playbook")

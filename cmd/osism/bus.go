@@ -94,6 +94,32 @@ func serviceCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "broker",
 			Usage: "run the embedded NATS broker with JetStream",
+			Description: `Clients must authenticate. Started without credentials, the broker
+generates an admin token on its first start, keeps it mode 0600 in the file
+"token" of --store-dir (/var/lib/osism/broker/token by default; --token-file
+or broker.token_file elsewhere) and logs where it is, never the token; later
+starts reuse it. Commands and workers of this host that have no credential
+configured read that default file when they may; set broker.token_file
+(` + osism.EnvBrokerTokenFile + `) for another one.
+
+Credentials by role come from --credentials (` + envBrokerCredentials + `), a YAML
+file of mode 0600:
+
+   users:
+     - {name: ops, role: operator, password: ...}   # submit, follow, cancel, lock/unlock
+     - {name: worker-1, role: worker, token: ...}   # consume queues, write records and output
+     - {name: dash, role: reader, password: ...}    # list and follow
+     - {name: root, role: admin, token: ...}        # everything
+   routes: {user: cluster, password: ...}           # what cluster nodes present to each other
+
+broker.user with broker.password (` + osism.EnvBrokerPassword + `), or broker.token
+(` + osism.EnvBrokerToken + `), from the configuration is one more admin credential.
+Secrets come from files or the environment, never from flags.
+
+The broker refuses to listen on an address that is not loopback without
+configured credentials and TLS (--tls-cert). A cluster needs route credentials
+(routes in the credentials file, or --cluster-user with ` + envBrokerClusterPassword + `);
+a node refuses routes that do not present them.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "client address host:port"},
 				&cli.StringFlag{Name: "name", Usage: "server name, unique in a cluster (default the host name)"},
@@ -103,8 +129,14 @@ func serviceCommand() *cli.Command {
 				&cli.StringFlag{Name: "cluster-name", Usage: "join a cluster of this name"},
 				&cli.StringFlag{Name: "cluster-listen", Value: "127.0.0.1:6222", Usage: "cluster address host:port"},
 				&cli.StringSliceFlag{Name: "route", Usage: "nats-route://host:port of every cluster node (repeat)"},
-				&cli.StringFlag{Name: "user", Usage: "require this user (default broker.user, " + osism.EnvBrokerUser + ")"},
-				&cli.StringFlag{Name: "password", Usage: "password of --user (default broker.password, " + osism.EnvBrokerPassword + ")"},
+				&cli.StringFlag{Name: "credentials", EnvVars: []string{envBrokerCredentials},
+					Usage: "broker credentials file: users by role, route credentials (YAML, mode 0600)"},
+				&cli.StringFlag{Name: "token-file", Usage: "where the generated token is kept (default broker.token_file, else token in --store-dir)"},
+				&cli.StringFlag{Name: "user", Usage: "admin user; its password is broker.password (" + osism.EnvBrokerPassword + ") (default broker.user, " + osism.EnvBrokerUser + ")"},
+				// Kept for scripts that pass it; a secret on the command line
+				// is visible to every user of the host.
+				&cli.StringFlag{Name: "password", Hidden: true, Usage: "deprecated: set " + osism.EnvBrokerPassword + " or broker.password"},
+				&cli.StringFlag{Name: "cluster-user", Usage: "route user of the cluster; its password is " + envBrokerClusterPassword},
 				&cli.StringFlag{Name: "tls-cert", Usage: "serve TLS to clients and routes with this certificate (PEM)"},
 				&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert (PEM)"},
 				&cli.StringFlag{Name: "tls-ca", Usage: "CA certificates that client and route certificates must chain to"},
@@ -115,27 +147,40 @@ func serviceCommand() *cli.Command {
 				if err != nil {
 					return usagef("service broker --listen: %v", err)
 				}
-				user, password := config(c).Bus.Broker.User, string(config(c).Bus.Broker.Password)
+				log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+				bc := config(c).Bus.Broker
+				user, password, token := bc.User, string(bc.Password), string(bc.Token)
 				if c.IsSet("user") {
 					user = c.String("user")
 				}
 				if c.IsSet("password") {
+					log.Warn("service broker --password: a password on the command line is visible to every user of this host; set " +
+						osism.EnvBrokerPassword + " or broker.password instead")
 					password = c.String("password")
+				}
+				tokenFile := bc.TokenFile
+				if c.IsSet("token-file") {
+					tokenFile = c.String("token-file")
+				}
+				if user != "" {
+					token = "" // user and password take the place of a token
 				}
 				cfg := services.BrokerConfig{
 					Name: c.String("name"), Host: host, Port: port, StoreDir: c.String("store-dir"),
 					Memory: c.Bool("memory"), SyncAlways: c.Bool("sync-always"),
-					User: user, Password: password,
+					User: user, Password: password, Token: token, TokenFile: tokenFile,
+					CredentialsFile: c.String("credentials"),
 					TLS: services.BrokerTLS{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
 						CAFile: c.String("tls-ca"), VerifyClients: c.Bool("tls-verify")},
-					Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+					Logger: log,
 				}
 				if name := c.String("cluster-name"); name != "" {
 					ch, cp, err := splitHostPort(c.String("cluster-listen"))
 					if err != nil {
 						return usagef("service broker --cluster-listen: %v", err)
 					}
-					cfg.Cluster = services.ClusterConfig{Name: name, Host: ch, Port: cp, Routes: c.StringSlice("route")}
+					cfg.Cluster = services.ClusterConfig{Name: name, Host: ch, Port: cp, Routes: c.StringSlice("route"),
+						User: c.String("cluster-user"), Password: os.Getenv(envBrokerClusterPassword)}
 				}
 				b, err := services.NewBroker(cfg)
 				if err != nil {
@@ -146,6 +191,12 @@ func serviceCommand() *cli.Command {
 		}},
 	}
 }
+
+// The environment of osism service broker beyond the bus's.
+const (
+	envBrokerCredentials     = "OSISM_BROKER_CREDENTIALS_FILE"
+	envBrokerClusterPassword = "OSISM_BROKER_CLUSTER_PASSWORD"
+)
 
 func splitHostPort(s string) (string, int, error) {
 	i := strings.LastIndexByte(s, ':')

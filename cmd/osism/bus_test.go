@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -77,4 +79,32 @@ func TestBusCommandsWithoutBroker(t *testing.T) {
 	t.Parallel()
 	_, code := run(t, "status", "workers")
 	require.Equal(t, exitFailure, code)
+}
+
+// osism service broker refuses what would open the bus to the network.
+func TestServiceBrokerRefusesInsecure(t *testing.T) {
+	t.Parallel()
+	loose := filepath.Join(t.TempDir(), "credentials.yaml")
+	require.NoError(t, os.WriteFile(loose, []byte("users: [{name: ops, role: operator, password: loose-pw-3b1x}]\n"), 0o644))
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "non-loopback without credentials or TLS", args: []string{"--listen", "0.0.0.0:4333", "--memory"},
+			want: "listening on 0.0.0.0:4333 (not a loopback address) needs configured credentials"},
+		{name: "credentials file others may read", args: []string{"--listen", "127.0.0.1:-1", "--memory", "--credentials", loose},
+			want: "expected 0600"},
+		{name: "cluster without route credentials", args: []string{"--listen", "127.0.0.1:-1", "--memory", "--cluster-name", "c",
+			"--cluster-listen", "127.0.0.1:-1"}, want: "routes need a user and password"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, errOut, code := runFull(t, append([]string{"service", "broker"}, tc.args...)...)
+			require.Equal(t, exitUsage, code, "stdout: %s\nstderr: %s", out, errOut)
+			require.Contains(t, errOut, tc.want)
+			require.NotContains(t, errOut+out, "loose-pw-3b1x")
+		})
+	}
 }

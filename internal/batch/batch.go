@@ -1,11 +1,17 @@
 // Package batch gathers requests that arrive while a round of work runs
 // and serves them all with the next round: concurrent callers share one
-// request (to NetBox, to a switch) instead of each making their own.
+// request (to NetBox, to a switch) instead of each making their own. A
+// round that panics fails every caller it serves with a [*PanicError]; the
+// process lives on and the next round runs.
 package batch
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -85,12 +91,60 @@ func (r *Rounds[K, R]) loop(ctx context.Context) {
 				}
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, r.timeout)
-		res, err := r.run(rctx, keys)
-		cancel()
+		res, err := r.runRound(ctx, keys)
 		for _, w := range batch {
 			w.res, w.err = res, err
 			close(w.done)
 		}
 	}
+}
+
+// runRound runs one round; a panic in it becomes the round's error, so
+// that it reaches every caller of the round and the next round runs.
+func (r *Rounds[K, R]) runRound(ctx context.Context, keys []K) (res map[K]R, err error) {
+	rctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, newPanicError(p)
+		}
+	}()
+	return r.run(rctx, keys)
+}
+
+// PanicError is the error of every caller of a round whose run panicked:
+// the panic's value, where it happened and the goroutine's stack.
+type PanicError struct {
+	Value any
+	// At is the function and file:line that panicked.
+	At string
+	// Stack is the stack of the round's goroutine at the panic.
+	Stack []byte
+}
+
+func newPanicError(p any) *PanicError {
+	e := &PanicError{Value: p, Stack: debug.Stack()}
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		// The first frame outside the runtime and this package is where
+		// the panic happened.
+		if !strings.HasPrefix(f.Function, "runtime.") && !strings.Contains(f.Function, "internal/batch.(*Rounds") &&
+			!strings.Contains(f.Function, "internal/batch.newPanicError") {
+			e.At = fmt.Sprintf("%s (%s:%d)", f.Function, f.File, f.Line)
+			break
+		}
+		if !more {
+			break
+		}
+	}
+	return e
+}
+
+func (e *PanicError) Error() string {
+	if e.At == "" {
+		return fmt.Sprintf("batch round panicked: %v", e.Value)
+	}
+	return fmt.Sprintf("batch round panicked: %v, at %s", e.Value, e.At)
 }

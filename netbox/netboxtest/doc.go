@@ -43,8 +43,8 @@
 //     ("loose" text is a case-insensitive substring). An unknown related value (tag, role, site slug)
 //     is a 400 as in NetBox. Unlike NetBox, an unknown query parameter is a 400 naming it: NetBox
 //     ignores it, which in a test would turn a typo into "every object".
-//   - Pagination as NetBox 4.3: limit defaults to 50, is capped at 1000, 0 means 1000, and a bad
-//     limit or offset falls back to the default; next and previous are absolute URLs with sorted
+//   - Pagination as NetBox 4.3: limit defaults to 50, is capped at MAX_PAGE_SIZE (1000, or
+//     WithMaxPageSize), 0 means MAX_PAGE_SIZE, and a bad limit or offset falls back to the default; next and previous are absolute URLs with sorted
 //     keys, as Django REST framework builds them. Objects are ordered by id.
 //   - ?brief (any non-empty value, as in NetBox) and ?fields=a,b select fields; nested objects are
 //     the related model's brief fields without its counts, lag/parent/bridge use NestedInterface.

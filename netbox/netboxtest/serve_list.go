@@ -55,12 +55,13 @@ func (s *Server) list(w http.ResponseWriter, c *rctx, k *kind, q url.Values, inf
 		orderBy(matches, k, ord)
 	}
 	// Pagination as NetBox 4.3's OptionalLimitOffsetPagination: a bad limit means the default,
-	// 0 means the maximum, larger values are capped; a bad offset means 0.
+	// 0 means the maximum (MAX_PAGE_SIZE, WithMaxPageSize), larger values are capped; a bad
+	// offset means 0.
 	limit := defaultPageSize
 	if v, err := strconv.Atoi(q.Get("limit")); err == nil && v >= 0 {
 		limit = v
-		if limit == 0 || limit > maxPageSize {
-			limit = maxPageSize
+		if limit == 0 || limit > s.cfg.maxPageSize {
+			limit = s.cfg.maxPageSize
 		}
 	}
 	offset := 0

@@ -57,6 +57,7 @@ type config struct {
 	checker      Checker
 	checkerSet   bool
 	devices      int
+	maxPageSize  int
 }
 
 // Option configures a Server.
@@ -104,6 +105,11 @@ func WithChecker(c Checker) Option {
 // WithDevices adds n generated devices with the project's custom fields, for benchmarks.
 func WithDevices(n int) Option { return func(c *config) { c.devices = n } }
 
+// WithMaxPageSize sets NetBox's MAX_PAGE_SIZE (default 1000): a list's limit above n, or a limit
+// of 0, is cut to n, as NetBox does. The default page size without a limit (50) is not cut, as in
+// NetBox. n < 1 keeps the default.
+func WithMaxPageSize(n int) Option { return func(c *config) { c.maxPageSize = n } }
+
 // New starts a Server for a test or benchmark; tb.Cleanup closes it. With WithChecker, the test
 // fails at cleanup when the checker reported any answer.
 func New(tb testing.TB, opts ...Option) *Server {
@@ -133,6 +139,9 @@ func Start(opts ...Option) (*Server, error) {
 	cfg := config{seed: 1}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.maxPageSize < 1 {
+		cfg.maxPageSize = maxPageSize
 	}
 	s := &Server{st: newStore(), cfg: cfg, done: make(chan struct{}), counts: map[string]int{},
 		tokens: map[string]tokenInfo{}, rng: mrand.New(mrand.NewSource(cfg.seed))}

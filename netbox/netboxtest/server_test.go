@@ -630,3 +630,30 @@ func TestConcurrentListsAfterChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxPageSize(t *testing.T) {
+	t.Parallel()
+	s := New(t, WithDevices(120), WithMaxPageSize(30))
+	c := newClient(t, s)
+	tests := []struct {
+		name     string
+		query    string
+		want     int
+		nextWant string // the next link's limit and offset
+	}{
+		{"a limit above the maximum is cut to it", "?limit=1000", 30, "limit=30&offset=30"},
+		{"limit=0 means the maximum", "?limit=0", 30, "limit=30&offset=30"},
+		{"a limit below the maximum stays", "?limit=7&offset=7", 7, "limit=7&offset=14"},
+		{"the default page size is not cut, as in NetBox", "", 50, "limit=50&offset=50"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := c.list("/api/dcim/devices/" + tc.query)
+			require.Len(t, p.Results, tc.want)
+			require.Equal(t, 120, p.Count)
+			require.NotNil(t, p.Next)
+			require.Equal(t, s.URL()+"/api/dcim/devices/?"+tc.nextWant, *p.Next)
+		})
+	}
+}

@@ -79,7 +79,13 @@ func run(rounds, tasks, submitters, concurrency, lines int, syncAlways, tcp, mem
 	defer b.Shutdown()
 	connect := func() (*nats.Conn, error) {
 		if tcp {
-			return nats.Connect(b.URL())
+			// The broker generated its token in dir: connect as this
+			// host's clients do.
+			tok, err := os.ReadFile(b.TokenFile())
+			if err != nil {
+				return nil, err
+			}
+			return nats.Connect(b.URL(), nats.Token(strings.TrimSpace(string(tok))))
 		}
 		return b.Connect()
 	}

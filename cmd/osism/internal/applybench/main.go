@@ -118,7 +118,7 @@ func run(rounds, helps int, bin string) error {
 	defer b.Shutdown()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := services.Config{Bus: osism.Config{Broker: osism.ConnConfig{URL: b.URL()}, Tasks: osism.TaskConfig{Storage: osism.StorageMemory}}, Ansible: acfg}
+	cfg := services.Config{Bus: osism.Config{Broker: osism.ConnConfig{URL: b.URL(), TokenFile: b.TokenFile()}, Tasks: osism.TaskConfig{Storage: osism.StorageMemory}}, Ansible: acfg}
 	client, err := osism.Dial(ctx, cfg.Bus)
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ func run(rounds, helps int, bin string) error {
 	}
 	wdone := make(chan error, 1)
 	go func() { wdone <- w.Run(ctx) }()
-	managerEnv := append(slices.Clone(env), osism.EnvBrokerURL+"="+b.URL(), osism.EnvTaskStorage+"=memory")
+	managerEnv := append(slices.Clone(env), osism.EnvBrokerURL+"="+b.URL(), osism.EnvBrokerTokenFile+"="+b.TokenFile(), osism.EnvTaskStorage+"=memory")
 
 	variants := []struct {
 		name string

@@ -1,0 +1,72 @@
+package osism_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
+	"github.com/stretchr/testify/require"
+)
+
+func streamMaxBytes(t *testing.T, ctx context.Context, js jetstream.JetStream, name string) int64 {
+	t.Helper()
+	st, err := js.Stream(ctx, name)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	return info.Config.MaxBytes
+}
+
+// The byte caps of TaskConfig reach the streams and the task bucket, a
+// client with other caps brings existing streams to them, and a full task
+// stream refuses a task with an error that says it was not queued.
+func TestStreamByteCaps(t *testing.T) {
+	t.Parallel()
+	bus := osismtest.New(t, &osismtest.Options{Tasks: osism.TaskConfig{MaxTaskBytes: 64 << 10, MaxOutputBytes: 2 << 20}})
+	ctx := ctxT(t, 30*time.Second)
+	js := bus.Client.JetStream()
+	require.Equal(t, int64(64<<10), streamMaxBytes(t, ctx, js, osism.TaskStream))
+	require.Equal(t, int64(2<<20), streamMaxBytes(t, ctx, js, osism.OutputStream))
+	require.Equal(t, int64(64<<10), streamMaxBytes(t, ctx, js, "KV_"+osism.TaskBucket))
+
+	nc, err := nats.Connect(bus.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	tasks := bus.Tasks
+	tasks.MaxTaskBytes, tasks.MaxOutputBytes = 128<<10, 4<<20
+	c, err := osism.NewClient(ctx, nc, &osism.ClientOpts{Tasks: tasks})
+	require.NoError(t, err)
+	defer c.Close()
+	require.Equal(t, int64(128<<10), streamMaxBytes(t, ctx, js, osism.TaskStream), "the existing stream takes the new cap")
+	require.Equal(t, int64(4<<20), streamMaxBytes(t, ctx, js, osism.OutputStream))
+
+	// Fill the task stream: no worker serves the queue.
+	big := echoArgs{Lines: []string{strings.Repeat("x", 16<<10)}}
+	var subErr error
+	for range 20 {
+		if _, subErr = c.Submit(ctx, big, &osism.SubmitOpts{Queue: "nobody"}); subErr != nil {
+			break
+		}
+	}
+	require.Error(t, subErr, "a full task stream refuses tasks")
+	require.ErrorContains(t, subErr, "not queued")
+	require.ErrorContains(t, subErr, "maximum bytes")
+	require.NotErrorIs(t, subErr, osism.ErrMaybeQueued)
+}
+
+func TestDefaultByteCaps(t *testing.T) {
+	t.Parallel()
+	d := osism.DefaultTaskConfig()
+	require.Positive(t, d.MaxTaskBytes)
+	require.Positive(t, d.MaxOutputBytes)
+	bus := osismtest.New(t, nil)
+	ctx := ctxT(t, 30*time.Second)
+	js := bus.Client.JetStream()
+	require.Positive(t, streamMaxBytes(t, ctx, js, osism.TaskStream), "a memory bus has a cap too")
+	require.Positive(t, streamMaxBytes(t, ctx, js, osism.OutputStream))
+}
