@@ -394,11 +394,16 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 	}
 	recF, recErr := c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+id), Data: recb},
 		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithStallWait(5*time.Second))
+	taskErr, maybe := c.confirmTask(ctx, m, taskF)
 	var recRev uint64
 	if recErr == nil {
-		recRev, recErr = waitSeq(ctx, recF)
+		// Bounded, and ended by a refusal: a credential that may not
+		// write records gets no answer.
+		wctx, cancel := context.WithTimeout(ctx, c.pubTimeout)
+		recRev, recErr = c.waitRecord(wctx, recF, id)
+		cancel()
 	}
-	if taskErr, maybe := c.confirmTask(ctx, m, taskF); taskErr != nil {
+	if taskErr != nil {
 		if maybe {
 			// The task may be stored and run: its record stays queued and
 			// the worker's records tell how it went.
@@ -451,19 +456,44 @@ const publishAttempts = 5
 // bounded number of times within ctx. It returns nil once the broker
 // stored the task (perhaps the first time), else the last error and
 // whether the task may still have been stored.
+// refused returns the permissions violation the broker reported for a
+// publish of task id (its message or its record: the connection keeps the
+// last error only, and both subjects name the id), if it did.
+func (c *Client) refused(id string) error {
+	le := c.nc.LastError()
+	if le != nil && errors.Is(le, nats.ErrPermissionViolation) && strings.Contains(le.Error(), "."+id+`"`) {
+		return fmt.Errorf("the broker refused it: %w", le)
+	}
+	return nil
+}
+
 func (c *Client) confirmTask(ctx context.Context, m *nats.Msg, f jetstream.PubAckFuture) (err error, maybe bool) {
 	wait := func() error {
 		t := time.NewTimer(c.pubTimeout)
 		defer t.Stop()
-		select {
-		case <-f.Ok():
-			return nil
-		case err := <-f.Err():
-			return err
-		case <-t.C:
-			return fmt.Errorf("no acknowledgement within %s: %w", c.pubTimeout, jetstream.ErrAsyncPublishTimeout)
-		case <-ctx.Done():
-			return ctx.Err()
+		// A broker that refuses the publish (a credential without the
+		// right) sends no answer, only an error on the connection, which
+		// is looked at every 20 ms.
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-f.Ok():
+				return nil
+			case err := <-f.Err():
+				return err
+			case <-t.C:
+				if err := c.refused(m.Header.Get(nats.MsgIdHdr)); err != nil {
+					return err
+				}
+				return fmt.Errorf("no acknowledgement within %s: %w", c.pubTimeout, jetstream.ErrAsyncPublishTimeout)
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tk.C:
+			}
+			if err := c.refused(m.Header.Get(nats.MsgIdHdr)); err != nil {
+				return err
+			}
 		}
 	}
 	err = wait()
@@ -513,13 +543,35 @@ func isAmbiguous(err error) bool {
 	case errors.As(err, &apiErr):
 		return false // the broker answered
 	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
-		errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrInvalidMsg):
+		errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrInvalidMsg),
+		errors.Is(err, nats.ErrPermissionViolation):
 		return false // nothing was stored
 	}
 	return true
 }
 
 // waitSeq waits for a publish and returns its stream sequence.
+// waitRecord is waitSeq that also ends when the broker refused a publish
+// of task id.
+func (c *Client) waitRecord(ctx context.Context, f jetstream.PubAckFuture, id string) (uint64, error) {
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		select {
+		case pa := <-f.Ok():
+			return pa.Sequence, nil
+		case err := <-f.Err():
+			return 0, err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-tk.C:
+			if err := c.refused(id); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
 func waitSeq(ctx context.Context, f jetstream.PubAckFuture) (uint64, error) {
 	select {
 	case pa := <-f.Ok():

@@ -185,7 +185,8 @@ func TestBrokerRoles(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err = reader.Submit(sctx, osism.NoopArgs{Lines: 1}, nil)
 	cancel()
-	require.Error(t, err)
+	require.ErrorIs(t, err, nats.ErrPermissionViolation, "a definite refusal, named")
+	require.NotErrorIs(t, err, osism.ErrMaybeQueued)
 	require.True(t, readErrs.violated("osism.tasks."), "reader submit: no permission violation reported: %v", readErrs)
 	// Nor set the hold, nor cancel.
 	sctx, cancel = context.WithTimeout(ctx, 2*time.Second)

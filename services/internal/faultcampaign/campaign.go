@@ -79,6 +79,7 @@ type figures struct {
 	sshUnexpect  int // runs that did not fail that way
 	dropBytes    []int64
 	lost, double int
+	falseFailed  int // tasks recorded failed whose device reached its target
 	notInTarget  int // task finished but device or leaves not where they should be
 	notConverged int // still not there after reruns
 	problems     []string
@@ -547,6 +548,17 @@ func (c *campaign) runningConfigs(ctx context.Context) (string, error) {
 	return b.String(), nil
 }
 
+// phaseName names a phase as phaseOf returns it.
+func phaseName(p int) string {
+	switch p {
+	case 0:
+		return "before phase 1"
+	case 5:
+		return "after phase 4 (device already in its target)"
+	}
+	return fmt.Sprintf("in phase %d", p)
+}
+
 // phaseOf is the phase dev is in: 1-4 from its record, 5 once it is in
 // state to, 0 before phase 1.
 func (c *campaign) phaseOf(dev, to string) int {
@@ -717,7 +729,7 @@ func (c *campaign) killOne(ctx context.Context, dev string, p int) error {
 	t := c.final(ctx, id, began)
 	if t == nil {
 		c.f.lost++
-		c.f.problem("%s -> %s (task %s), killed in phase %d: no final record within %s; worker log %s", dev, to, id, landed,
+		c.f.problem("%s -> %s (task %s), killed %s: no final record within %s; worker log %s", dev, to, id, phaseName(landed),
 			c.o.taskTimeout, c.worker.log)
 		c.settle(ctx, dev, to)
 		return nil
@@ -746,15 +758,21 @@ func (c *campaign) killOne(ctx context.Context, dev string, p int) error {
 		if strings.Contains(t.Error, "locked") {
 			c.f.lockFailed++
 		}
-		c.f.notInTarget++
-		c.f.problem("%s -> %s (task %s), killed in phase %d: the redelivered task %s after %d deliveries: %s", dev, to, id, landed,
-			t.State, t.Attempt, oneLine(t.Error))
+		if c.check(ctx, dev, to) == "" {
+			c.f.falseFailed++
+			c.f.problem("%s -> %s (task %s), killed %s: the device is in its target, but the redelivered task %s after %d deliveries: %s",
+				dev, to, id, phaseName(landed), t.State, t.Attempt, oneLine(t.Error))
+		} else {
+			c.f.notInTarget++
+			c.f.problem("%s -> %s (task %s), killed %s: the redelivered task %s after %d deliveries: %s", dev, to, id, phaseName(landed),
+				t.State, t.Attempt, oneLine(t.Error))
+		}
 		c.settle(ctx, dev, to)
 		return nil
 	}
 	if why := c.check(ctx, dev, to); why != "" {
 		c.f.notInTarget++
-		c.f.problem("%s -> %s (task %s), killed in phase %d: the task succeeded but %s", dev, to, id, landed, why)
+		c.f.problem("%s -> %s (task %s), killed %s: the task succeeded but %s", dev, to, id, phaseName(landed), why)
 		c.settle(ctx, dev, to)
 	}
 	return nil
@@ -1052,6 +1070,7 @@ func (c *campaign) report(wall time.Duration) bool {
 		{"double runs", f.double, "tasks whose output shows the transition run again after it had run to its end (two \"now in state\" lines, or a delivery after the completing one that starts a phase)"},
 		{"not in target", f.notInTarget, "tasks after whose final record the device is not in its target state out of transit, or a leaf does not run what NetBox says (fresh render vs vtysh), without a rerun; in the netbox part only those that succeeded"},
 		{"switch rejections", f.rejected, "kill part: tasks with a failed phase 3 (deploy) or 4 (compare)"},
+		{"failed records of completed transitions", f.falseFailed, "kill part: tasks recorded failed although the device is in its target state and the leaves run what NetBox says"},
 		{"half-applied without record", f.halfApplied, "netbox part: failed tasks whose device_transition names no phase while NetBox or a leaf changed"},
 		{"ssh runs not failing phase 3 with a report", f.sshUnexpect, "ssh part: runs that did not fail in phase 3 with an error naming a leaf and the phase recorded"},
 		{"not converged", f.notConverged, "devices that did not reach their target even after reruns (each rerun resumes the recorded phase; locks of a killed worker expire meanwhile)"},
