@@ -73,6 +73,7 @@ type figures struct {
 	nbFailedAt                                   [5]int // failed with device_transition naming phase N
 	nbFailedClean                                int    // failed before phase 1 with nothing changed
 	halfApplied                                  int
+	nbExamples                                   []string // failures with their phase recorded
 	// ssh
 	sshDrops     int // connections dropped
 	sshFailed3   int // runs whose phase 3 failed with a report naming a leaf
@@ -858,6 +859,9 @@ func (c *campaign) netboxOne(ctx context.Context, dev string) error {
 	}
 	if tt, ok := parseTransit(tr); ok && tt.From == from && tt.To == to {
 		c.f.nbFailedAt[tt.Phase]++
+		if len(c.f.nbExamples) < 3 {
+			c.f.nbExamples = append(c.f.nbExamples, fmt.Sprintf("task %s, %s recorded: %s", id, tr, reason))
+		}
 	} else {
 		snap2, err := c.snapshot(ctx)
 		if err != nil {
@@ -1052,6 +1056,9 @@ func (c *campaign) report(wall time.Duration) bool {
 	if c.o.has("netbox") {
 		fmt.Printf("netbox outcomes: %d succeeded; failed with device_transition at phase 1 %d, 2 %d, 3 %d, 4 %d; failed before phase 1 with nothing changed %d\n",
 			f.nbSucceeded, f.nbFailedAt[1], f.nbFailedAt[2], f.nbFailedAt[3], f.nbFailedAt[4], f.nbFailedClean)
+		for _, e := range f.nbExamples {
+			fmt.Println("  e.g. " + e)
+		}
 	}
 	if c.o.has("ssh") && len(f.dropBytes) > 0 {
 		s := slices.Clone(f.dropBytes)
