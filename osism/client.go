@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,10 @@ type Client struct {
 	// pubTimeout bounds the wait for the acknowledgement of one publish
 	// of a task.
 	pubTimeout time.Duration
+	// refusals is closed, and replaced, whenever the broker reports a
+	// permissions violation on the connection: a refused publish gets no
+	// answer of its own.
+	refusals atomic.Pointer[chan struct{}]
 
 	tasks   jetstream.KeyValue
 	locks   jetstream.KeyValue
@@ -196,6 +201,18 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts *ClientOpts) (*Client, e
 	if c.pubTimeout <= 0 {
 		c.pubTimeout = 5 * time.Second
 	}
+	ch := make(chan struct{})
+	c.refusals.Store(&ch)
+	prev := nc.ErrorHandler()
+	nc.SetErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			next := make(chan struct{})
+			close(*c.refusals.Swap(&next))
+		}
+		if prev != nil {
+			prev(nc, sub, err)
+		}
+	})
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -472,11 +489,9 @@ func (c *Client) confirmTask(ctx context.Context, m *nats.Msg, f jetstream.PubAc
 		t := time.NewTimer(c.pubTimeout)
 		defer t.Stop()
 		// A broker that refuses the publish (a credential without the
-		// right) sends no answer, only an error on the connection, which
-		// is looked at every 20 ms.
-		tk := time.NewTicker(20 * time.Millisecond)
-		defer tk.Stop()
+		// right) sends no answer, only an error on the connection.
 		for {
+			refused := *c.refusals.Load()
 			select {
 			case <-f.Ok():
 				return nil
@@ -489,7 +504,7 @@ func (c *Client) confirmTask(ctx context.Context, m *nats.Msg, f jetstream.PubAc
 				return fmt.Errorf("no acknowledgement within %s: %w", c.pubTimeout, jetstream.ErrAsyncPublishTimeout)
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-tk.C:
+			case <-refused:
 			}
 			if err := c.refused(m.Header.Get(nats.MsgIdHdr)); err != nil {
 				return err
@@ -554,9 +569,8 @@ func isAmbiguous(err error) bool {
 // waitRecord is waitSeq that also ends when the broker refused a publish
 // of task id.
 func (c *Client) waitRecord(ctx context.Context, f jetstream.PubAckFuture, id string) (uint64, error) {
-	tk := time.NewTicker(20 * time.Millisecond)
-	defer tk.Stop()
 	for {
+		refused := *c.refusals.Load()
 		select {
 		case pa := <-f.Ok():
 			return pa.Sequence, nil
@@ -564,7 +578,7 @@ func (c *Client) waitRecord(ctx context.Context, f jetstream.PubAckFuture, id st
 			return 0, err
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-tk.C:
+		case <-refused:
 			if err := c.refused(id); err != nil {
 				return 0, err
 			}

@@ -201,7 +201,7 @@ func run(rounds, tasks, submitters, concurrency, lines int, syncAlways, tcp, mem
 	fmt.Printf("output through Follow (replay): %.0f lines/s (%d lines in %s)\n", float64(cw.lines.Load())/el.Seconds(), cw.lines.Load(), el.Round(time.Millisecond))
 	stop()
 
-	rss, err := idleRSS(ctx, b.URL(), client)
+	rss, err := idleRSS(ctx, b.URL(), b.TokenFile(), client)
 	if err != nil {
 		return err
 	}
@@ -262,12 +262,14 @@ func (w *countWriter) Write(p []byte) (int, error) {
 
 // idleRSS starts this program as an idle worker of every queue, waits
 // until it announced itself and settled, and reads its resident set.
-func idleRSS(ctx context.Context, url string, c *osism.Client) (int64, error) {
+func idleRSS(ctx context.Context, url, tokenFile string, c *osism.Client) (int64, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, err
 	}
 	cmd := exec.Command(exe, "-idle-worker", url)
+	// As the workers of this host do: the broker's token from its file.
+	cmd.Env = append(os.Environ(), osism.EnvBrokerTokenFile+"="+tokenFile)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return 0, err
@@ -305,7 +307,7 @@ func idleRSS(ctx context.Context, url string, c *osism.Client) (int64, error) {
 func idleWorker(url string) int {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
-	c, err := osism.Dial(ctx, osism.Config{Broker: osism.ConnConfig{URL: url}})
+	c, err := osism.Dial(ctx, osism.Config{Broker: osism.ConnConfig{URL: url, TokenFile: os.Getenv(osism.EnvBrokerTokenFile)}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
