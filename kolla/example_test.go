@@ -40,13 +40,13 @@ func ExampleActionFor() {
 	roles, _ := ansible.ParseSequence("ceph-osds//nova")
 	steps := ansible.DefaultRoleMap().Resolve(roles, "")
 	for _, st := range steps {
-		action, err := kolla.ActionFor(st.Environment, st.Role, "upgrade", len(steps) > 1)
+		action, err := kolla.ActionFor(st.Environment, st.Role, "upgrade", &kolla.ActionOpts{InSequence: len(steps) > 1})
 		fmt.Printf("%s in %s: action %q, error %v\n", st.Role, st.Environment, action, err)
 	}
 
-	_, err := kolla.ActionFor("ceph", "ceph-osds", "upgrade", false)
+	_, err := kolla.ActionFor("ceph", "ceph-osds", "upgrade", nil)
 	fmt.Println(err)
-	_, err = kolla.ActionFor("kolla", "nova", "explode", false)
+	_, err = kolla.ActionFor("kolla", "nova", "explode", nil)
 	fmt.Println(err)
 	// Output:
 	// ceph-osds in ceph: action "", error <nil>

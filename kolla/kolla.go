@@ -68,10 +68,19 @@ func checkAction(what, action string) error {
 	}
 }
 
+// ActionOpts are the circumstances of one role of an apply; nil means
+// the defaults (the role is applied alone).
+type ActionOpts struct {
+	// InSequence tells that the role is one of several in a sequence
+	// ROLE//ROLE...: an action meant for the sequence's Kolla roles is then
+	// dropped for a role outside kolla instead of refused.
+	InSequence bool
+}
+
 // ActionFor returns the action that role, running in environment env,
-// gets from the action an apply was given; inSequence tells whether role is
-// one of several in a sequence. An empty action gives "" (Run then uses
-// DefaultAction). Otherwise:
+// gets from the action an apply was given; opts tells whether role is one
+// of several in a sequence (nil: applied alone). An empty action gives ""
+// (Run then uses DefaultAction). Otherwise:
 //
 //   - an action that is not one of Actions fails (ErrUnknownAction):
 //     apply --action "explode": expected one of bootstrap, ...
@@ -80,7 +89,7 @@ func checkAction(what, action string) error {
 //     apply hello --action deploy: actions apply to the kolla environment only, and hello runs in generic
 //   - while in a sequence the action is dropped (""): it is meant for the
 //     sequence's Kolla roles.
-func ActionFor(env, role, action string, inSequence bool) (string, error) {
+func ActionFor(env, role, action string, opts *ActionOpts) (string, error) {
 	if action == "" {
 		return "", nil
 	}
@@ -90,7 +99,7 @@ func ActionFor(env, role, action string, inSequence bool) (string, error) {
 	if env == Environment {
 		return action, nil
 	}
-	if inSequence {
+	if opts != nil && opts.InSequence {
 		return "", nil
 	}
 	return "", &policyError{

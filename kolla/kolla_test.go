@@ -57,7 +57,7 @@ func TestEveryActionRuns(t *testing.T) {
 	for _, a := range kolla.Actions {
 		_, err := kolla.Run("nova", a, nil)
 		require.NoError(t, err, a)
-		got, err := kolla.ActionFor(kolla.Environment, "nova", a, false)
+		got, err := kolla.ActionFor(kolla.Environment, "nova", a, nil)
 		require.NoError(t, err, a)
 		require.Equal(t, a, got)
 	}
@@ -93,7 +93,7 @@ func TestActionFor(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := kolla.ActionFor(tc.env, tc.role, tc.action, tc.inSequence)
+			got, err := kolla.ActionFor(tc.env, tc.role, tc.action, &kolla.ActionOpts{InSequence: tc.inSequence})
 			if tc.wantErr != "" {
 				require.EqualError(t, err, tc.wantErr)
 				require.ErrorIs(t, err, tc.wantIs)
@@ -104,6 +104,7 @@ func TestActionFor(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
-	_, err := kolla.ActionFor("generic", "hello", "deploy", false)
+	_, err := kolla.ActionFor("generic", "hello", "deploy", nil)
 	require.False(t, errors.Is(err, kolla.ErrUnknownAction), "an action outside kolla is not an unknown action")
+	require.ErrorIs(t, err, kolla.ErrNotKolla, "nil options: the role is applied alone")
 }

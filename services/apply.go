@@ -50,7 +50,7 @@ func PlanApply(roles *ansible.RoleMap, req ApplyRequest) ([]ApplyStep, error) {
 	}
 	var steps []ApplyStep
 	for _, st := range roles.Resolve(names, req.Environment) {
-		action, err := kolla.ActionFor(st.Environment, st.Role, req.Action, len(names) > 1)
+		action, err := kolla.ActionFor(st.Environment, st.Role, req.Action, &kolla.ActionOpts{InSequence: len(names) > 1})
 		if err != nil {
 			return nil, err
 		}
