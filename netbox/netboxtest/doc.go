@@ -75,7 +75,8 @@
 // which start the double (osism demo) do not link the OpenAPI and JSON Schema libraries; Checker,
 // Answer and KindSchema are the interface between the two, and any Checker may be passed. The
 // schema is loaded once per process (conformance.SchemaLoadTime says how long that took;
-// NETBOXTEST_OPENAPI, conformance.SchemaEnv, overrides where it is read from) and loosened by
+// conformance.NewWithSchema(path) checks against another file, and conformance.NewFromEnv against
+// the one NETBOXTEST_OPENAPI, conformance.SchemaEnv, names) and loosened by
 // exactly the ways real NetBox departs from it: an unset choice field is null, cable_end is null on
 // an uncabled interface, a blank optional string is "" even where a pattern is given, and unset
 // custom fields are null. It is also tightened: a field the schema does not know is a violation.

@@ -8,9 +8,9 @@
 // Schema libraries, whose initialisation costs milliseconds at every start.
 //
 // The schema is the api/openapi.yaml of the go-netbox module the project requires (found with
-// go list -m; the environment variable named by SchemaEnv overrides it). It is loaded once per
-// process, by the first server started with a checker of this package, whichever checker value it
-// is given, and loosened by exactly the ways real NetBox departs from it, see netboxtest's package
+// go list -m). NewWithSchema(path) checks against another file, and NewFromEnv against the file the
+// environment variable named by SchemaEnv points at; New reads no environment. Each schema is loaded
+// once per process, by the first server started with a checker of it, and loosened by exactly the ways real NetBox departs from it, see netboxtest's package
 // documentation.
 package conformance
 
@@ -33,70 +33,95 @@ import (
 	"github.com/osism/go-osism/netbox/netboxtest"
 )
 
-// New returns the checker for netboxtest.WithChecker. Every checker shares the schema, which is
-// loaded once per process.
+// New returns the checker for netboxtest.WithChecker, against the api/openapi.yaml of the go-netbox
+// module the project requires (found with go list -m). It reads no environment variable. Every
+// checker of the same schema shares it, loaded once per process.
 func New() netboxtest.Checker { return checker{} }
 
-// checker is the netboxtest.Checker of this package.
-type checker struct{}
+// NewWithSchema returns a checker against the OpenAPI schema at path instead of the one in the
+// go-netbox module; an empty path is New's schema. The file is read when the first server with this
+// checker starts (or at Load), and a path that cannot be read or parsed fails that start with an
+// error naming the path.
+func NewWithSchema(path string) netboxtest.Checker { return checker{path: path} }
 
-func (checker) Load() error {
-	_, _, err := loadSchema()
+// NewFromEnv returns the checker of the schema the environment variable named by SchemaEnv points
+// at, or New() when it is unset or empty.
+func NewFromEnv() netboxtest.Checker { return NewWithSchema(os.Getenv(SchemaEnv)) }
+
+// checker is the netboxtest.Checker of this package; path is its schema file, "" for the go-netbox
+// module's.
+type checker struct{ path string }
+
+func (c checker) Load() error {
+	_, _, err := loadSchema(c.path)
 	return err
 }
 
-func (checker) Check(a netboxtest.Answer) ([]string, string) {
-	doc, _, err := loadSchema()
+func (c checker) Check(a netboxtest.Answer) ([]string, string) {
+	doc, _, err := loadSchema(c.path)
 	if err != nil {
 		return []string{"NetBox OpenAPI schema: " + err.Error()}, ""
 	}
 	return validateAnswer(doc, a)
 }
 
-// SchemaEnv names an environment variable that points at an openapi.yaml to use instead of the one in
-// the go-netbox module.
+// SchemaEnv names the environment variable that NewFromEnv reads: the path of an openapi.yaml to use
+// instead of the one in the go-netbox module.
 const SchemaEnv = "NETBOXTEST_OPENAPI"
 
+// schema is one loaded OpenAPI document, loaded at most once per process.
+type schema struct {
+	once sync.Once
+	doc  *openapi3.T
+	dur  time.Duration
+	err  error
+}
+
 var (
-	schemaOnce sync.Once
-	schemaDoc  *openapi3.T
-	schemaDur  time.Duration
-	schemaErr  error
+	schemasMu sync.Mutex
+	schemas   = map[string]*schema{}
 )
 
-// SchemaLoadTime returns how long loading and preparing NetBox's OpenAPI schema took; it is loaded
-// once per process, by the first server started with a checker of this package (or by this call).
+// SchemaLoadTime returns how long loading and preparing the go-netbox module's OpenAPI schema (New's)
+// took; it is loaded once per process, by the first server started with such a checker (or by this
+// call).
 func SchemaLoadTime() time.Duration {
-	_, d, _ := loadSchema()
+	_, d, _ := loadSchema("")
 	return d
 }
 
-func loadSchema() (*openapi3.T, time.Duration, error) {
-	schemaOnce.Do(func() {
+// loadSchema returns the schema at path ("" is the go-netbox module's), loading it on first use.
+func loadSchema(path string) (*openapi3.T, time.Duration, error) {
+	schemasMu.Lock()
+	s, ok := schemas[path]
+	if !ok {
+		s = &schema{}
+		schemas[path] = s
+	}
+	schemasMu.Unlock()
+	s.once.Do(func() {
 		start := time.Now()
-		path, err := schemaPath()
-		if err != nil {
-			schemaErr = err
-			return
+		file := path
+		if file == "" {
+			var err error
+			if file, err = modulePath(); err != nil {
+				s.err = err
+				return
+			}
 		}
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromFile(path)
+		doc, err := openapi3.NewLoader().LoadFromFile(file)
 		if err != nil {
-			schemaErr = fmt.Errorf("load NetBox OpenAPI schema %s: %w", path, err)
+			s.err = fmt.Errorf("load NetBox OpenAPI schema %s: %w", file, err)
 			return
 		}
 		allowDepartures(doc)
-		schemaDoc = doc
-		schemaDur = time.Since(start)
+		s.doc, s.dur = doc, time.Since(start)
 	})
-	return schemaDoc, schemaDur, schemaErr
+	return s.doc, s.dur, s.err
 }
 
-// schemaPath finds api/openapi.yaml in the go-netbox module the project requires.
-func schemaPath() (string, error) {
-	if p := os.Getenv(SchemaEnv); p != "" {
-		return p, nil
-	}
+// modulePath finds api/openapi.yaml in the go-netbox module the project requires.
+func modulePath() (string, error) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/netbox-community/go-netbox/v4").Output()
 	if err == nil {
 		if dir := strings.TrimSpace(string(out)); dir != "" {
@@ -110,7 +135,7 @@ func schemaPath() (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("find go-netbox's api/openapi.yaml (go list -m github.com/netbox-community/go-netbox/v4: %v); set %s", err, SchemaEnv)
+	return "", fmt.Errorf("find go-netbox's api/openapi.yaml (go list -m github.com/netbox-community/go-netbox/v4: %v); pass its path to NewWithSchema", err)
 }
 
 // allowDepartures loosens the schema by exactly the ways real NetBox departs from it (DESIGN.md,

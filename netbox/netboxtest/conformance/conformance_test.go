@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,7 +17,7 @@ import (
 // ways a double could go wrong are reported.
 func TestConformanceCatchesMismatch(t *testing.T) {
 	s := netboxtest.New(t, netboxtest.WithSampleFabric())
-	doc, _, err := loadSchema()
+	doc, _, err := loadSchema("")
 	require.NoError(t, err)
 	good, ok := s.Get("dcim.device", 1)
 	require.True(t, ok)
@@ -88,9 +90,59 @@ func TestNew(t *testing.T) {
 }
 
 func TestSchemaLoadTime(t *testing.T) {
-	_, _, err := loadSchema()
+	_, _, err := loadSchema("")
 	require.NoError(t, err)
 	d := SchemaLoadTime()
 	require.Positive(t, d)
 	t.Logf("NetBox OpenAPI schema loaded and prepared in %s", d)
+}
+
+// Which schema each constructor checks against: New reads no environment, NewWithSchema the file it
+// is given, NewFromEnv the file SchemaEnv names. Not parallel: it sets the process environment.
+func TestSchemaChoice(t *testing.T) {
+	module, err := modulePath()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	copied := filepath.Join(dir, "openapi.yaml")
+	data, err := os.ReadFile(module)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(copied, data, 0o644))
+	broken := filepath.Join(dir, "broken.yaml")
+	require.NoError(t, os.WriteFile(broken, []byte("openapi: [not, a, schema\n"), 0o644))
+	missing := filepath.Join(dir, "missing.yaml")
+
+	cases := []struct {
+		name    string
+		env     string // SchemaEnv's value; "" leaves it empty
+		checker func() netboxtest.Checker
+		wantErr string // a substring of Load's error; "" for none
+	}{
+		{"New ignores the environment", missing, New, ""},
+		{"NewWithSchema of a copy", missing, func() netboxtest.Checker { return NewWithSchema(copied) }, ""},
+		{"NewWithSchema of an empty path is New's", missing, func() netboxtest.Checker { return NewWithSchema("") }, ""},
+		{"NewWithSchema of a missing file", "", func() netboxtest.Checker { return NewWithSchema(missing) }, missing},
+		{"NewWithSchema of a broken file", "", func() netboxtest.Checker { return NewWithSchema(broken) }, broken},
+		{"NewFromEnv without the variable", "", NewFromEnv, ""},
+		{"NewFromEnv of a copy", copied, NewFromEnv, ""},
+		{"NewFromEnv of a missing file", missing, NewFromEnv, missing},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(SchemaEnv, tc.env)
+			c := tc.checker()
+			err := c.Load()
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, "load NetBox OpenAPI schema "+tc.wantErr)
+				msgs, _ := c.Check(netboxtest.Answer{Method: http.MethodGet, Template: "/api/status/", RequestURI: "/api/status/",
+					Status: http.StatusOK, Body: []byte(`{}`)})
+				require.NotEmpty(t, msgs, "a checker without its schema reports every answer")
+				return
+			}
+			require.NoError(t, err)
+			msgs, op := c.Check(netboxtest.Answer{Method: http.MethodGet, Template: "/api/status/", RequestURI: "/api/status/",
+				Status: http.StatusAccepted, Body: []byte(`{}`)})
+			require.Equal(t, "status_retrieve", op)
+			require.Equal(t, []string{"status 202 is not declared"}, msgs)
+		})
+	}
 }
