@@ -31,6 +31,8 @@ import (
 //	  desired_state_dir: /opt/configuration/netbox
 //	  collection: dc1
 //	  credentials_file: /etc/osism/switches.yaml
+//	broker_service:                                   # BrokerServiceConfig
+//	  credentials_file: /etc/osism/broker.yaml
 //
 // The zero value is valid: standalone mode with every default.
 type Config struct {
@@ -39,7 +41,28 @@ type Config struct {
 	Ansible ansible.Config `yaml:"ansible" json:"ansible"`
 	NetBox  netbox.Config  `yaml:"netbox" json:"netbox"`
 	Fabric  FabricConfig   `yaml:"fabric" json:"fabric"`
+	// BrokerService is the server side of the broker (osism service
+	// broker); the broker section above is the client side.
+	BrokerService BrokerServiceConfig `yaml:"broker_service" json:"broker_service"`
 }
+
+// BrokerServiceConfig is the section of the broker service: the secrets
+// of the server side, which come from files or the environment, never
+// from flags.
+type BrokerServiceConfig struct {
+	// CredentialsFile holds the users by role and the route credentials
+	// (LoadBrokerCredentials), mode 0600.
+	CredentialsFile string `yaml:"credentials_file" json:"credentials_file,omitempty"`
+	// ClusterPassword is the route password of a cluster node whose route
+	// user is given without a credentials file.
+	ClusterPassword osism.Secret `yaml:"cluster_password" json:"cluster_password,omitempty"`
+}
+
+// The variables of BrokerServiceConfig.
+const (
+	EnvBrokerCredentialsFile = "OSISM_BROKER_CREDENTIALS_FILE"
+	EnvBrokerClusterPassword = "OSISM_BROKER_CLUSTER_PASSWORD"
+)
 
 // FabricConfig is the fabric section: the desired states of phase 1 (owned
 // by package netbox) and the switch settings of phases 2 to 4 (owned by
@@ -112,7 +135,9 @@ func LoadOptsFromEnv() LoadOpts {
 // OSISM_BROKER_*, OSISM_TASK_* (osism), OSISM_CONFIGURATION_DIR and the
 // other ansible ones (ansible), NETBOX_URL or NETBOX_API, NETBOX_TOKEN,
 // NETBOX_TOKEN_FILE, NETBOX_INSECURE (netbox), OSISM_DESIRED_STATE_DIR,
-// OSISM_COLLECTION (netbox) and OSISM_SWITCH_* (switchcfg).
+// OSISM_COLLECTION (netbox), OSISM_SWITCH_* (switchcfg), OSISM_LOCK_DIR,
+// OSISM_BROKER_CREDENTIALS_FILE and OSISM_BROKER_CLUSTER_PASSWORD (the
+// broker service).
 func LoadConfig(o LoadOpts) (Config, error) {
 	cfg := DefaultConfig()
 	for _, p := range []string{o.SystemPath, o.UserPath} {
@@ -146,6 +171,12 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	if v, ok := lookup(EnvLockDir); ok {
 		c.Fabric.LockDir = v
 	}
+	if v, ok := lookup(EnvBrokerCredentialsFile); ok {
+		c.BrokerService.CredentialsFile = v
+	}
+	if v, ok := lookup(EnvBrokerClusterPassword); ok {
+		c.BrokerService.ClusterPassword = osism.Secret(v)
+	}
 	return errors.Join(c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup))
 }
 
@@ -172,6 +203,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("ansible.playbooks_dir", c.Ansible.PlaybooksDir),
 		slog.String("fabric.desired_state_dir", c.Fabric.DesiredState.Dir),
 		slog.String("fabric.state_dir", c.Fabric.Switches.StateDir),
+		slog.String("broker_service.credentials_file", c.BrokerService.CredentialsFile),
 	)
 }
 

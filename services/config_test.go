@@ -101,6 +101,18 @@ func TestLoadConfig(t *testing.T) {
 			require.Equal(t, time.Minute, c.Bus.Tasks.AckWait)
 			require.Equal(t, osism.StorageMemory, c.Bus.Tasks.Storage)
 		}},
+		{name: "the broker service's secrets from the environment", opts: services.LoadOpts{Environ: []string{
+			"OSISM_BROKER_CREDENTIALS_FILE=/env/broker.yaml", "OSISM_BROKER_CLUSTER_PASSWORD=route-pw",
+		}}, check: func(t *testing.T, c services.Config) {
+			require.Equal(t, "/env/broker.yaml", c.BrokerService.CredentialsFile)
+			require.Equal(t, osism.Secret("route-pw"), c.BrokerService.ClusterPassword)
+			require.True(t, c.Bus.Standalone(), "the server side configures no client")
+		}},
+		{name: "the broker service's section from a file", opts: services.LoadOpts{UserPath: write("broker-service.yaml",
+			"broker_service:\n  credentials_file: /srv/broker.yaml\n")}, check: func(t *testing.T, c services.Config) {
+			require.Equal(t, "/srv/broker.yaml", c.BrokerService.CredentialsFile)
+			require.Empty(t, c.BrokerService.ClusterPassword)
+		}},
 		{name: "token from the environment", opts: services.LoadOpts{Environ: []string{"OSISM_BROKER_URL=nats://h:4222", "OSISM_BROKER_TOKEN=t0k"}}, check: func(t *testing.T, c services.Config) {
 			require.Equal(t, osism.Secret("t0k"), c.Bus.Broker.Token)
 			require.False(t, c.Bus.Standalone())
@@ -133,6 +145,7 @@ func TestConfigSecretsStayOutOfLogs(t *testing.T) {
 	cfg, err := services.LoadConfig(services.LoadOpts{Environ: []string{
 		"OSISM_BROKER_URL=nats://h:4222", "OSISM_BROKER_USER=u", "OSISM_BROKER_PASSWORD=hunter2",
 		"NETBOX_URL=https://netbox.example", "NETBOX_TOKEN=0123456789abcdef0123456789abcdef0123tok3n",
+		"OSISM_BROKER_CLUSTER_PASSWORD=route-s3cret",
 	}})
 	require.NoError(t, err)
 	var buf bytes.Buffer
@@ -141,5 +154,6 @@ func TestConfigSecretsStayOutOfLogs(t *testing.T) {
 	fmt.Fprintf(&buf, "%v %+v %#v", cfg, cfg, cfg)
 	require.NotContains(t, buf.String(), "hunter2")
 	require.NotContains(t, buf.String(), "tok3n")
+	require.NotContains(t, buf.String(), "route-s3cret")
 	require.Contains(t, buf.String(), "netbox.example")
 }

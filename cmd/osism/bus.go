@@ -102,7 +102,7 @@ starts reuse it. Commands and workers of this host that have no credential
 configured read that default file when they may; set broker.token_file
 (` + osism.EnvBrokerTokenFile + `) for another one.
 
-Credentials by role come from --credentials (` + envBrokerCredentials + `), a YAML
+Credentials by role come from --credentials (` + services.EnvBrokerCredentialsFile + `), a YAML
 file of mode 0600:
 
    users:
@@ -118,7 +118,7 @@ Secrets come from files or the environment, never from flags.
 
 The broker refuses to listen on an address that is not loopback without
 configured credentials and TLS (--tls-cert). A cluster needs route credentials
-(routes in the credentials file, or --cluster-user with ` + envBrokerClusterPassword + `);
+(routes in the credentials file, or --cluster-user with ` + services.EnvBrokerClusterPassword + `);
 a node refuses routes that do not present them.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4222", Usage: "client address host:port"},
@@ -129,14 +129,15 @@ a node refuses routes that do not present them.`,
 				&cli.StringFlag{Name: "cluster-name", Usage: "join a cluster of this name"},
 				&cli.StringFlag{Name: "cluster-listen", Value: "127.0.0.1:6222", Usage: "cluster address host:port"},
 				&cli.StringSliceFlag{Name: "route", Usage: "nats-route://host:port of every cluster node (repeat)"},
-				&cli.StringFlag{Name: "credentials", EnvVars: []string{envBrokerCredentials},
-					Usage: "broker credentials file: users by role, route credentials (YAML, mode 0600)"},
+				&cli.StringFlag{Name: "credentials",
+					Usage: "broker credentials file: users by role, route credentials (YAML, mode 0600) (default broker_service.credentials_file, " +
+						services.EnvBrokerCredentialsFile + ")"},
 				&cli.StringFlag{Name: "token-file", Usage: "where the generated token is kept (default broker.token_file, else token in --store-dir)"},
 				&cli.StringFlag{Name: "user", Usage: "admin user; its password is broker.password (" + osism.EnvBrokerPassword + ") (default broker.user, " + osism.EnvBrokerUser + ")"},
 				// Kept for scripts that pass it; a secret on the command line
 				// is visible to every user of the host.
 				&cli.StringFlag{Name: "password", Hidden: true, Usage: "deprecated: set " + osism.EnvBrokerPassword + " or broker.password"},
-				&cli.StringFlag{Name: "cluster-user", Usage: "route user of the cluster; its password is " + envBrokerClusterPassword},
+				&cli.StringFlag{Name: "cluster-user", Usage: "route user of the cluster; its password is " + services.EnvBrokerClusterPassword},
 				&cli.StringFlag{Name: "tls-cert", Usage: "serve TLS to clients and routes with this certificate (PEM)"},
 				&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert (PEM)"},
 				&cli.StringFlag{Name: "tls-ca", Usage: "CA certificates that client and route certificates must chain to"},
@@ -148,7 +149,8 @@ a node refuses routes that do not present them.`,
 					return usagef("service broker --listen: %v", err)
 				}
 				log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-				bc := config(c).Bus.Broker
+				all := config(c)
+				bc := all.Bus.Broker
 				user, password, token := bc.User, string(bc.Password), string(bc.Token)
 				if c.IsSet("user") {
 					user = c.String("user")
@@ -165,11 +167,15 @@ a node refuses routes that do not present them.`,
 				if user != "" {
 					token = "" // user and password take the place of a token
 				}
+				credentials := all.BrokerService.CredentialsFile
+				if c.IsSet("credentials") {
+					credentials = c.String("credentials")
+				}
 				cfg := services.BrokerConfig{
 					Name: c.String("name"), Host: host, Port: port, StoreDir: c.String("store-dir"),
 					Memory: c.Bool("memory"), SyncAlways: c.Bool("sync-always"),
 					User: user, Password: password, Token: token, TokenFile: tokenFile,
-					CredentialsFile: c.String("credentials"),
+					CredentialsFile: credentials,
 					TLS: services.BrokerTLS{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
 						CAFile: c.String("tls-ca"), VerifyClients: c.Bool("tls-verify")},
 					Logger: log,
@@ -180,7 +186,7 @@ a node refuses routes that do not present them.`,
 						return usagef("service broker --cluster-listen: %v", err)
 					}
 					cfg.Cluster = services.ClusterConfig{Name: name, Host: ch, Port: cp, Routes: c.StringSlice("route"),
-						User: c.String("cluster-user"), Password: os.Getenv(envBrokerClusterPassword)}
+						User: c.String("cluster-user"), Password: string(all.BrokerService.ClusterPassword)}
 				}
 				b, err := services.NewBroker(cfg)
 				if err != nil {
@@ -191,12 +197,6 @@ a node refuses routes that do not present them.`,
 		}},
 	}
 }
-
-// The environment of osism service broker beyond the bus's.
-const (
-	envBrokerCredentials     = "OSISM_BROKER_CREDENTIALS_FILE"
-	envBrokerClusterPassword = "OSISM_BROKER_CLUSTER_PASSWORD"
-)
 
 func splitHostPort(s string) (string, int, error) {
 	i := strings.LastIndexByte(s, ':')

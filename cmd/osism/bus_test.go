@@ -108,3 +108,40 @@ func TestServiceBrokerRefusesInsecure(t *testing.T) {
 		})
 	}
 }
+
+// The broker service's secrets come from the environment the run is given
+// (here injected), not from the process's.
+func TestServiceBrokerSecretsFromEnvironment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose.yaml")
+	require.NoError(t, os.WriteFile(loose, []byte("users: [{name: ops, role: operator, password: loose-pw-8c2q}]\n"), 0o644))
+	cases := []struct {
+		name string
+		env  cliEnv
+		args []string
+		want string
+	}{
+		// Without the file the broker would refuse the address for want of
+		// credentials; with it, it reads the file and refuses its mode.
+		{name: "credentials file", env: cliEnv{services.EnvBrokerCredentialsFile + "=" + loose},
+			args: []string{"--listen", "0.0.0.0:4334", "--memory"}, want: loose + ": mode 0644: expected 0600"},
+		// Without the password the route user would stand alone; with it
+		// the cluster's address is what is refused.
+		{name: "cluster password", env: cliEnv{services.EnvBrokerClusterPassword + "=route-pw-5k1z"},
+			args: []string{"--listen", "127.0.0.1:-1", "--memory", "--cluster-name", "c", "--cluster-user", "route",
+				"--cluster-listen", "0.0.0.0:-1"}, want: "cluster listening on 0.0.0.0:-1 (not a loopback address) needs TLS"},
+		{name: "the flag wins over the environment", env: cliEnv{services.EnvBrokerCredentialsFile + "=" + filepath.Join(dir, "missing.yaml")},
+			args: []string{"--listen", "0.0.0.0:4334", "--memory", "--credentials", loose}, want: loose + ": mode 0644: expected 0600"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, errOut, code := tc.env.runFull(t, append([]string{"service", "broker"}, tc.args...)...)
+			require.Equal(t, exitUsage, code, "stdout: %s\nstderr: %s", out, errOut)
+			require.Contains(t, errOut, tc.want)
+			require.NotContains(t, errOut+out, "loose-pw-8c2q")
+			require.NotContains(t, errOut+out, "route-pw-5k1z")
+		})
+	}
+}
