@@ -103,6 +103,16 @@ type TransitionOpts struct {
 	// is. A task handler uses it to re-read its task under the lock and
 	// skip work that another delivery of the task already finished.
 	Locked func(ctx context.Context) error
+	// WaitLock waits while the device's lock is held, with backoff, until
+	// ctx ends, instead of failing at once with ErrLocked: a redelivered
+	// task waits for the lease of the delivery before it (whose worker may
+	// have died) and then, in Locked, finds out whether that delivery
+	// finished.
+	WaitLock bool
+	// OnLockWait, when set with WaitLock, receives each ErrLocked before
+	// the wait that follows it, for example to say whom the caller waits
+	// for.
+	OnLockWait func(error)
 	// Observers receive the events of this transition, after those of
 	// the Machine's Config: a worker keeps one Machine and gives each
 	// task's transition the observer that writes to its output.
@@ -192,7 +202,8 @@ func LockKey(device string) string { return "device/" + device }
 //     opts.Enforce is set.
 //   - A target not allowed from the current state is refused
 //     (ErrNotAllowed, naming the allowed targets).
-//   - A device whose lock is held fails at once (ErrLocked). A lock lost
+//   - A device whose lock is held fails at once (ErrLocked), or with
+//     opts.WaitLock is waited for until ctx ends. A lock lost
 //     during the transition cancels the context the hooks run with (its
 //     cause is ErrLockLost), and nothing is recorded after the loss: the
 //     transition stops with ErrLockLost at the phase it was in, and a new
@@ -208,7 +219,13 @@ func (m *Machine) Transition(ctx context.Context, device string, target State, o
 	if !m.graph.Has(target) {
 		return res, fmt.Errorf("device %q: target state %q: unknown state: expected one of %s", device, target, m.graph.names())
 	}
-	lease, err := m.locker.Acquire(ctx, LockKey(device))
+	var lease Lease
+	var err error
+	if opts.WaitLock {
+		lease, err = AcquireWait(ctx, m.locker, LockKey(device), opts.OnLockWait)
+	} else {
+		lease, err = m.locker.Acquire(ctx, LockKey(device))
+	}
 	if err != nil {
 		return res, fmt.Errorf("device %q: %w", device, err)
 	}

@@ -692,3 +692,69 @@ func TestLockedRunsUnderTheLock(t *testing.T) {
 	require.Equal(t, rec("a", ""), got, "nothing ran")
 	require.False(t, locker.Held(statemachine.LockKey("node-1")), "released")
 }
+
+// WaitLock waits for a device lock that another holder has, then runs
+// under it; without WaitLock the transition fails at once, and a wait is
+// bounded by the context.
+func TestWaitLock(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		opts    func(waits *atomic.Int32) *statemachine.TransitionOpts
+		release bool
+		timeout time.Duration
+		wantErr []error
+		want    statemachine.Record
+	}{
+		{name: "without WaitLock a held lock fails at once", opts: func(*atomic.Int32) *statemachine.TransitionOpts { return nil },
+			timeout: time.Minute, wantErr: []error{statemachine.ErrLocked}, want: rec("a", "")},
+		{name: "WaitLock runs once the holder releases", release: true, timeout: time.Minute, want: rec("b", ""),
+			opts: func(waits *atomic.Int32) *statemachine.TransitionOpts {
+				return &statemachine.TransitionOpts{WaitLock: true, OnLockWait: func(err error) {
+					if errors.Is(err, statemachine.ErrLocked) {
+						waits.Add(1)
+					}
+				}}
+			}},
+		{name: "the context bounds the wait", timeout: 300 * time.Millisecond, wantErr: []error{statemachine.ErrLocked, context.DeadlineExceeded},
+			want: rec("a", ""), opts: func(*atomic.Int32) *statemachine.TransitionOpts {
+				return &statemachine.TransitionOpts{WaitLock: true}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := newRecordingStore(map[string]statemachine.Record{"node-1": rec("a", "")})
+			locker := statemachine.NewMemoryLocker()
+			m := newMachine(t, statemachine.Config{Store: store, Locker: locker})
+			held, err := locker.Acquire(context.Background(), statemachine.LockKey("node-1"))
+			require.NoError(t, err)
+			var waits atomic.Int32
+			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := m.Transition(ctx, "node-1", "b", tc.opts(&waits))
+				done <- err
+			}()
+			if tc.release {
+				deadline := time.Now().Add(30 * time.Second)
+				for waits.Load() == 0 {
+					require.True(t, time.Now().Before(deadline), "the transition waits for the lock")
+					time.Sleep(5 * time.Millisecond)
+				}
+				require.NoError(t, held.Release(context.Background()))
+			}
+			err = <-done
+			if len(tc.wantErr) == 0 {
+				require.NoError(t, err)
+			}
+			for _, want := range tc.wantErr {
+				require.ErrorIs(t, err, want)
+			}
+			got, err := store.Load(context.Background(), "node-1")
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
