@@ -49,7 +49,7 @@ func (e cliEnv) runFull(t *testing.T, args ...string) (string, string, int) {
 	app.Writer, app.ErrWriter = &out, &errOut
 	if slices.Contains(args, "--generate-bash-completion") {
 		// urfave/cli reads os.Args for shell completion; such a test is
-		// not parallel.
+		// not parallel (TestCompletionCandidates).
 		osArgs := os.Args
 		os.Args = append([]string{"osism"}, args...)
 		defer func() { os.Args = osArgs }()
@@ -115,14 +115,36 @@ func TestNetboxStates(t *testing.T) {
 }
 
 func TestCompletionScripts(t *testing.T) {
-	for _, shell := range []string{"bash", "zsh", "fish"} {
-		out, code := run(t, "completion", shell)
-		require.Equal(t, exitOK, code, shell)
-		require.Contains(t, out, "osism", shell)
+	t.Parallel()
+	cases := []struct {
+		shell string
+		want  string
+	}{
+		{"bash", "complete -o bashdefault -o default -F _osism_complete osism"},
+		{"zsh", "compdef _osism osism"},
+		{"fish", "complete -c osism"},
 	}
+	for _, tc := range cases {
+		t.Run(tc.shell, func(t *testing.T) {
+			t.Parallel()
+			out, code := run(t, "completion", tc.shell)
+			require.Equal(t, exitOK, code)
+			require.Contains(t, out, tc.want)
+		})
+	}
+}
+
+// The candidates the scripts ask for. urfave/cli reads them from os.Args,
+// which runFull sets for the run: this test stays sequential, so that it
+// runs before the parallel tests resume and no other test sees os.Args
+// change.
+func TestCompletionCandidates(t *testing.T) {
 	out, code := run(t, "--generate-bash-completion")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "netbox")
+	out, code = run(t, "netbox", "--generate-bash-completion")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "connect")
 }
 
 // The README's main job: the demo moves node-1 to b on the in-memory
