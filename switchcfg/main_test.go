@@ -3,8 +3,10 @@ package switchcfg_test
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/osism/go-osism/switchcfg"
 )
@@ -16,6 +18,7 @@ const childEnv = "OSISM_SWITCHCFG_CHILD"
 
 var children = map[string]func() error{
 	"commit": childCommit,
+	"open":   childOpen,
 }
 
 func TestMain(m *testing.M) {
@@ -59,4 +62,26 @@ func childCommit() error {
 		}
 	}
 	return nil
+}
+
+// childOpen opens (or creates) the repository OSISM_REPO_DIR, once the
+// file OSISM_REPO_GO exists, so that the children start together, and
+// lists its switches.
+func childOpen() error {
+	dir, start := os.Getenv("OSISM_REPO_DIR"), os.Getenv("OSISM_REPO_GO")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := os.Stat(start); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no start signal %s within 30s", start)
+		}
+		runtime.Gosched()
+	}
+	r, err := switchcfg.OpenRepo(dir)
+	if err != nil {
+		return err
+	}
+	_, err = r.Switches()
+	return err
 }

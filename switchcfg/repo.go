@@ -84,21 +84,29 @@ func OpenRepo(dir string, opts ...RepoOption) (*Repo, error) {
 	if err := os.MkdirAll(dir, repoDirMode); err != nil {
 		return nil, fmt.Errorf("open state repository %s: %w", dir, err)
 	}
-	if err := fixModes(dir); err != nil {
-		return nil, fmt.Errorf("open state repository %s: %w", dir, err)
+	if _, err := os.Stat(filepath.Join(dir, git.GitDirName)); errors.Is(err, os.ErrNotExist) {
+		if _, err := git.PlainOpen(dir); err == nil || errors.Is(err, git.ErrIsBareRepository) {
+			return nil, fmt.Errorf("open state repository %s: a bare repository; want one with a work tree", dir)
+		}
 	}
 	lock := flock.New(filepath.Join(dir, git.GitDirName, RepoLockFile), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(repoFileMode))
-	repo, err := openRepo(dir)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		// Two processes may create the repository at once: one of them
-		// initialises it under the lock.
-		err = withFlock(lock, dir, func() error {
-			if repo, err = openRepo(dir); errors.Is(err, git.ErrRepositoryNotExists) {
-				repo, err = initRepo(dir)
-			}
+	// Open, create and repair under the lock: a process that opens the
+	// repository while another creates it would otherwise see a
+	// half-made one (a HEAD without config, a config without HEAD).
+	var repo *git.Repository
+	err := withFlock(lock, dir, func() error {
+		if err := fixModes(dir); err != nil {
 			return err
-		})
-	}
+		}
+		var err error
+		if repo, err = openRepo(dir); errors.Is(err, git.ErrRepositoryNotExists) {
+			repo, err = initRepo(dir)
+		}
+		if err != nil {
+			return err
+		}
+		return repairIndex(repo)
+	})
 	if errors.Is(err, git.ErrIsBareRepository) {
 		return nil, fmt.Errorf("open state repository %s: a bare repository; want one with a work tree", dir)
 	}
@@ -122,8 +130,9 @@ func OpenRepo(dir string, opts ...RepoOption) (*Repo, error) {
 // storage is the repository in dir as go-git reads and writes it, through
 // a file system that keeps files private.
 func storage(dir string) (*filesystem.Storage, privateFS) {
-	wt := privateFS{osfs.New(dir)}
-	return filesystem.NewStorage(privateFS{osfs.New(filepath.Join(dir, git.GitDirName))}, cache.NewObjectLRUDefault()), wt
+	wt := privateFS{Filesystem: osfs.New(dir)}
+	gitDir := privateFS{Filesystem: osfs.New(filepath.Join(dir, git.GitDirName)), atomic: true}
+	return filesystem.NewStorage(gitDir, cache.NewObjectLRUDefault()), wt
 }
 
 func openRepo(dir string) (*git.Repository, error) {
@@ -147,6 +156,39 @@ func openRepo(dir string) (*git.Repository, error) {
 func initRepo(dir string) (*git.Repository, error) {
 	s, wt := storage(dir)
 	return git.InitWithOptions(s, wt, git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(Branch)})
+}
+
+// repairIndex rebuilds an index that cannot be read (a process killed
+// while an older build wrote it in place leaves it truncated, and every
+// commit after fails with "add: EOF") from HEAD's tree. The index only
+// stages what the next commit holds, and every commit stages all of
+// HEAD's files, so HEAD's tree is the whole truth. Run it under the lock.
+func repairIndex(repo *git.Repository) error {
+	if _, err := repo.Storer.Index(); err == nil {
+		return nil
+	}
+	s, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return errors.New("the index cannot be read and the storage is not a file system")
+	}
+	if err := s.Filesystem().Remove("index"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove the unreadable index: %w", err)
+	}
+	ref, err := repo.Head()
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil // no commit yet: an empty index is right
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild the index: read HEAD: %w", err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return fmt.Errorf("rebuild the index: %w", err)
+	}
+	if err := wt.Reset(&git.ResetOptions{Mode: git.MixedReset, Commit: ref.Hash()}); err != nil {
+		return fmt.Errorf("rebuild the index from HEAD %s: %w", ref.Hash(), err)
+	}
+	return nil
 }
 
 // withFlock runs f holding the repository's file lock.
@@ -211,6 +253,9 @@ func (r *Repo) commit(sw string, content []byte, message string, when time.Time)
 	}
 	head, err := r.head()
 	if err != nil {
+		return "", false, fmt.Errorf("commit %s: %w", file, err)
+	}
+	if err := repairIndex(r.git); err != nil {
 		return "", false, fmt.Errorf("commit %s: %w", file, err)
 	}
 	if head != nil {

@@ -20,7 +20,19 @@ const (
 // privateFS is a billy file system that creates files 0600 and
 // directories 0700; go-git writes refs, the index and the config with
 // 0666 and directories with 0755.
-type privateFS struct{ billy.Filesystem }
+//
+// With atomic set (the .git directory's file system), a file that is
+// created whole (Create, or OpenFile with O_TRUNC) is written to a
+// temporary file beside it and renamed into place when it is closed: a
+// process killed while go-git writes the index, a ref or the config
+// leaves the old file, never a truncated one. Such a file system does not
+// claim billy's ReadAndWriteCapability, so go-git writes refs with Create
+// too (it checks the old value first; the repository's file lock keeps
+// other writers out meanwhile).
+type privateFS struct {
+	billy.Filesystem
+	atomic bool
+}
 
 func (p privateFS) Create(name string) (billy.File, error) {
 	return p.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, repoFileMode)
@@ -36,7 +48,61 @@ func (p privateFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File
 			}
 		}
 	}
+	if p.atomic && flag&os.O_CREATE != 0 && flag&os.O_TRUNC != 0 {
+		return p.createAtomic(name)
+	}
 	return p.Filesystem.OpenFile(name, flag, perm&repoFileMode)
+}
+
+// createAtomic returns a file that is written to a temporary file in
+// name's directory and renamed to name on Close; a write that failed
+// leaves name as it was.
+func (p privateFS) createAtomic(name string) (billy.File, error) {
+	tmp, err := p.Filesystem.TempFile(filepath.Dir(name), "."+filepath.Base(name)+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	return &atomicFile{File: tmp, fs: p.Filesystem, name: name}, nil
+}
+
+// atomicFile is a temporary file that becomes name when closed.
+type atomicFile struct {
+	billy.File
+	fs     billy.Filesystem
+	name   string
+	failed bool
+	closed bool
+}
+
+func (f *atomicFile) Name() string { return f.name }
+
+func (f *atomicFile) Write(b []byte) (int, error) {
+	n, err := f.File.Write(b)
+	if err != nil {
+		f.failed = true
+	}
+	return n, err
+}
+
+// Close closes the temporary file and renames it to the file's name;
+// after a failed write it removes it instead.
+func (f *atomicFile) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	tmp := f.File.Name()
+	err := f.File.Close()
+	if err == nil && f.failed {
+		err = fmt.Errorf("write %s: an earlier write failed; the file is left as it was", f.name)
+	}
+	if err == nil {
+		if err = f.fs.Rename(tmp, f.name); err == nil {
+			return nil
+		}
+	}
+	_ = f.fs.Remove(tmp)
+	return err
 }
 
 func (p privateFS) Rename(from, to string) error {
@@ -67,10 +133,16 @@ func (p privateFS) Chroot(path string) (billy.Filesystem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return privateFS{fsys}, nil
+	return privateFS{fsys, p.atomic}, nil
 }
 
-func (p privateFS) Capabilities() billy.Capability { return billy.Capabilities(p.Filesystem) }
+func (p privateFS) Capabilities() billy.Capability {
+	c := billy.Capabilities(p.Filesystem)
+	if p.atomic {
+		c &^= billy.ReadAndWriteCapability
+	}
+	return c
+}
 
 // fixModes makes every directory under dir 0700 and every file 0600: a
 // repository written before, or by git, gets the modes it must have.

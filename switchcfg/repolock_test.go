@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/switchcfg"
@@ -117,4 +120,176 @@ func TestRepoModes(t *testing.T) {
 		require.Empty(t, repoModes(t, dir))
 		gitCmd(t, dir, "fsck", "--strict")
 	})
+}
+
+// Separate processes that open one new repository at once all succeed:
+// creating it and opening it happen under the repository's file lock, so
+// none sees a half-made one.
+func TestRepoConcurrentOpenOfANewRepository(t *testing.T) {
+	t.Parallel()
+	for round := range 5 {
+		base := t.TempDir()
+		dir, start := filepath.Join(base, "state"), filepath.Join(base, "go")
+		const n = 6
+		cmds := make([]*exec.Cmd, n)
+		outs := make([]strings.Builder, n)
+		for i := range cmds {
+			cmds[i] = exec.Command(os.Args[0])
+			cmds[i].Env = append(os.Environ(), childEnv+"=open", "OSISM_REPO_DIR="+dir, "OSISM_REPO_GO="+start)
+			cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+			require.NoError(t, cmds[i].Start())
+		}
+		require.NoError(t, os.WriteFile(start, nil, 0o600))
+		for i, c := range cmds {
+			require.NoError(t, c.Wait(), "round %d, process %d: %s", round, i, outs[i].String())
+		}
+		r, err := switchcfg.OpenRepo(dir)
+		require.NoError(t, err)
+		_, _, err = r.Commit("leaf-1", []byte("hostname leaf-1\n"), "render leaf-1")
+		require.NoError(t, err)
+		gitCmd(t, dir, "fsck", "--strict")
+		require.Empty(t, repoModes(t, dir))
+	}
+}
+
+// A process killed while the index was written left it truncated; the
+// next commit rebuilds it from HEAD, succeeds, and keeps every switch's
+// file in the tree.
+func TestRepoTruncatedIndex(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		size   int64 // the index is cut to this many bytes
+		reopen bool
+	}{
+		{"empty, reopened", 0, true},
+		{"empty, same Repo", 0, false},
+		{"half a header, reopened", 6, true},
+		{"cut in an entry, same Repo", 40, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "state")
+			r, err := switchcfg.OpenRepo(dir)
+			require.NoError(t, err)
+			_, _, err = r.Commit("leaf-1", []byte("hostname leaf-1\n"), "render leaf-1")
+			require.NoError(t, err)
+			_, _, err = r.Commit("leaf-2", []byte("hostname leaf-2\n"), "render leaf-2")
+			require.NoError(t, err)
+			require.NoError(t, os.Truncate(filepath.Join(dir, ".git", "index"), tc.size))
+			if tc.reopen {
+				r, err = switchcfg.OpenRepo(dir)
+				require.NoError(t, err)
+			}
+			_, changed, err := r.Commit("leaf-2", []byte("hostname leaf-2\n! new\n"), "render leaf-2")
+			require.NoError(t, err)
+			require.True(t, changed)
+			require.Equal(t, "leaf-1.cfg\nleaf-2.cfg", gitCmd(t, dir, "ls-tree", "--name-only", "HEAD"))
+			require.Equal(t, "hostname leaf-2\n! new", gitCmd(t, dir, "show", "HEAD:leaf-2.cfg"))
+			require.Equal(t, "hostname leaf-1", gitCmd(t, dir, "show", "HEAD:leaf-1.cfg"))
+			require.Empty(t, gitCmd(t, dir, "status", "--porcelain"), "the index matches HEAD again")
+			gitCmd(t, dir, "fsck", "--strict")
+		})
+	}
+}
+
+// The index, refs and config are written to a temporary file and renamed
+// into place: no write leaves a file of the repository open for writing
+// under its own name, and no temporary file stays behind.
+func TestRepoWritesReplaceFiles(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	r, err := switchcfg.OpenRepo(dir)
+	require.NoError(t, err)
+	inode := func(name string) uint64 {
+		fi, err := os.Stat(filepath.Join(dir, ".git", name))
+		require.NoError(t, err)
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	rev, _, err := r.Commit("leaf-1", []byte("hostname leaf-1\n"), "render leaf-1")
+	require.NoError(t, err)
+	require.NoError(t, r.MarkDeployed("leaf-1", rev))
+	before := map[string]uint64{}
+	for _, f := range []string{"index", "refs/heads/main", "refs/tags/deployed/leaf-1"} {
+		before[f] = inode(f)
+	}
+	rev, _, err = r.Commit("leaf-1", []byte("hostname leaf-1\n! 2\n"), "render leaf-1")
+	require.NoError(t, err)
+	require.NoError(t, r.MarkDeployed("leaf-1", rev))
+	for f, ino := range before {
+		require.NotEqual(t, ino, inode(f), "%s is replaced, not rewritten in place", f)
+	}
+	var tmp []string
+	require.NoError(t, filepath.WalkDir(filepath.Join(dir, ".git"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(d.Name(), ".tmp-") {
+			tmp = append(tmp, p)
+		}
+		return err
+	}))
+	require.Empty(t, tmp)
+	require.Empty(t, repoModes(t, dir))
+}
+
+// OpenRepo waits for the repository's lock before it reads anything: a
+// repository another process is still creating (here its config is half
+// written, as a writer leaves it between creating the file and writing
+// it) is opened only once that process is done and has let go of the
+// lock.
+func TestRepoOpenWaitsForTheCreator(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	_, err := switchcfg.OpenRepo(dir)
+	require.NoError(t, err)
+	config := filepath.Join(dir, ".git", "config")
+	full := []byte("[core]\n\tbare = false\n")
+
+	creator := flock.New(filepath.Join(dir, ".git", switchcfg.RepoLockFile))
+	require.NoError(t, creator.Lock())
+	require.NoError(t, os.WriteFile(config, full[:3], 0o600)) // half-made: "[co"
+	fi, err := os.Stat(creator.Path())
+	require.NoError(t, err)
+	ino := ":" + strconv.FormatUint(fi.Sys().(*syscall.Stat_t).Ino, 10)
+
+	done := make(chan error, 1)
+	go func() {
+		r, err := switchcfg.OpenRepo(dir)
+		if err == nil {
+			_, err = r.Switches()
+		}
+		done <- err
+	}()
+	// Wait until the opener either returned or waits for the lock
+	// (/proc/locks lists a blocked request, "->", on the lock file).
+	waiting := func() bool {
+		b, err := os.ReadFile("/proc/locks")
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.Contains(l, "->") {
+				continue
+			}
+			for _, f := range strings.Fields(l) {
+				if strings.HasSuffix(f, ino) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var got error
+	returned := false
+	require.Eventually(t, func() bool {
+		select {
+		case got = <-done:
+			returned = true
+			return true
+		default:
+			return waiting()
+		}
+	}, 10*time.Second, time.Millisecond)
+	require.NoError(t, os.WriteFile(config, full, 0o600))
+	require.NoError(t, creator.Unlock())
+	if !returned {
+		got = <-done
+	}
+	require.NoError(t, got, "OpenRepo read the repository while its creator held the lock")
 }
