@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/osism/go-osism/ansible"
 	"github.com/osism/go-osism/osism"
@@ -127,4 +130,33 @@ func ExampleRetry() {
 	// exit status 2, retry 1
 	// exit status 2, retry 2
 	// exit status 0 <nil>
+}
+
+// The demo's main job as a program runs it: node-1 moved from a to b on the
+// in-memory NetBox with its sample fabric, and both leaves rendered in
+// phase 2. Out receives the whole story (here dropped: it holds ports,
+// paths and revisions); the result tells what happened.
+func ExampleRunDemo() {
+	res, err := services.RunDemo(context.Background(), services.DemoOpts{
+		DesiredStateDir: "../netbox/testdata/desired", Collection: "dc1", Device: "node-1", State: "b",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s: %s -> %s\n", res.Transition.Device, res.Transition.From, res.Transition.To)
+	leaves := slices.Sorted(maps.Keys(res.Rendered))
+	fmt.Println("rendered:", leaves)
+	for _, leaf := range leaves {
+		fmt.Printf("%s drops its BGP neighbor on swp1: %t\n", leaf,
+			strings.Contains(res.Rendered[leaf], "\n- neighbor swp1 interface peer-group fabric\n"))
+	}
+
+	_, err = services.RunDemo(context.Background(), services.DemoOpts{DesiredStateDir: "no-such-dir"})
+	fmt.Println(err)
+	// Output:
+	// node-1: a -> b
+	// rendered: [leaf-1 leaf-2]
+	// leaf-1 drops its BGP neighbor on swp1: true
+	// leaf-2 drops its BGP neighbor on swp1: true
+	// desired-state directory "no-such-dir": expected a directory: demo input
 }
