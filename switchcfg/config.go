@@ -74,13 +74,23 @@ func NewDeployer(cfg Config, nb *netbox.Client, locker statemachine.Locker, log 
 			return nil, err
 		}
 	}
-	dir := cfg.StateDir
-	if dir == "" {
-		dir = DefaultStateDir
-	}
-	repo, err := OpenRepo(dir)
+	repo, err := cfg.OpenRepo()
 	if err != nil {
 		return nil, err
 	}
 	return &Deployer{Renderer: r, Repo: repo, Credentials: creds, MaxSessions: cfg.MaxSessions, Locker: locker, Logger: log}, nil
+}
+
+// StateDirOrDefault is StateDir, or DefaultStateDir when it is empty.
+func (c Config) StateDirOrDefault() string {
+	if c.StateDir == "" {
+		return DefaultStateDir
+	}
+	return c.StateDir
+}
+
+// OpenRepo opens (creating it if needed) the state repository of c:
+// StateDir, or DefaultStateDir when it is empty.
+func (c Config) OpenRepo(opts ...RepoOption) (*Repo, error) {
+	return OpenRepo(c.StateDirOrDefault(), opts...)
 }

@@ -116,3 +116,40 @@ func TestNewDeployer(t *testing.T) {
 		})
 	}
 }
+
+// The state repository of a configuration: its StateDir, or the default.
+func TestConfigOpenRepo(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		cfg     switchcfg.Config
+		wantDir string
+	}{
+		{name: "empty: the default", cfg: switchcfg.Config{}, wantDir: switchcfg.DefaultStateDir},
+		{name: "set", cfg: switchcfg.Config{StateDir: "/srv/switches"}, wantDir: "/srv/switches"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.wantDir, tc.cfg.StateDirOrDefault())
+		})
+	}
+
+	dir := filepath.Join(t.TempDir(), "state")
+	repo, err := switchcfg.Config{StateDir: dir}.OpenRepo()
+	require.NoError(t, err)
+	require.Equal(t, dir, repo.Dir())
+	_, changed, err := repo.Commit("leaf-1", []byte("hostname leaf-1\n"), "first")
+	require.NoError(t, err)
+	require.True(t, changed)
+	again, err := switchcfg.Config{StateDir: dir}.OpenRepo()
+	require.NoError(t, err)
+	hist, err := again.History("leaf-1")
+	require.NoError(t, err)
+	require.Len(t, hist, 1, "the same repository, opened again")
+
+	file := filepath.Join(t.TempDir(), "a-file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	_, err = switchcfg.Config{StateDir: file}.OpenRepo()
+	require.ErrorContains(t, err, file)
+}

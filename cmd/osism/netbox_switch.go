@@ -20,28 +20,10 @@ import (
 	"github.com/osism/go-osism/switchcfg"
 )
 
-// fabric builds the fabric of the configuration; with a broker, devices
-// and switches are locked on the bus. close releases the bus.
-func fabric(c *cli.Context) (*services.Fabric, func(), error) {
-	cfg := config(c)
-	nb, err := netbox.New(cfg.NetBox)
-	if err != nil {
-		return nil, nil, fmt.Errorf("netbox (netbox.url and a token, or NETBOX_URL and NETBOX_TOKEN): %w", err)
-	}
-	closeFn := func() {}
-	var client *osism.Client
-	if !cfg.Bus.Standalone() {
-		if client, err = osism.Dial(c.Context, cfg.Bus); err != nil {
-			return nil, nil, err
-		}
-		closeFn = func() { _ = client.Close() }
-	}
-	f, err := services.NewFabric(cfg.Fabric, nb, client, quietLogger(c))
-	if err != nil {
-		closeFn()
-		return nil, nil, err
-	}
-	return f, closeFn, nil
+// fabric builds the fabric of the configuration (services.OpenFabric);
+// close releases the bus.
+func fabric(c *cli.Context) (*services.Fabric, func() error, error) {
+	return services.OpenFabric(c.Context, config(c), quietLogger(c))
 }
 
 // onSwitches is the action of a command on one or more switches: it
@@ -218,11 +200,7 @@ func netboxHistoryCommand() *cli.Command {
 
 // stateRepo opens the state repository of the configuration.
 func stateRepo(c *cli.Context) (*switchcfg.Repo, error) {
-	dir := config(c).Fabric.Switches.StateDir
-	if dir == "" {
-		dir = switchcfg.DefaultStateDir
-	}
-	return switchcfg.OpenRepo(dir)
+	return config(c).Fabric.Switches.OpenRepo()
 }
 
 func netboxRollbackCommand() *cli.Command {
