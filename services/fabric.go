@@ -32,8 +32,7 @@ type Fabric struct {
 
 	store    *netbox.Store
 	mu       sync.Mutex
-	machines map[string]*statemachine.Machine            // by collection, for Connect
-	missing  map[string]*netbox.MissingDesiredStateError // by device: phase 1 found no desired state
+	machines map[string]*statemachine.Machine // by collection, for Connect
 }
 
 // NewFabric builds a fabric over the NetBox client nb from the fabric
@@ -63,8 +62,7 @@ func newFabric(cfg FabricConfig, nb *netbox.Client, locker statemachine.Locker, 
 		return nil, err
 	}
 	return &Fabric{NetBox: nb, Deployer: d, DesiredState: cfg.DesiredState, Locker: locker,
-		store: netbox.NewBatchStore(nb), machines: map[string]*statemachine.Machine{},
-		missing: map[string]*netbox.MissingDesiredStateError{}}, nil
+		store: netbox.NewBatchStore(nb), machines: map[string]*statemachine.Machine{}}, nil
 }
 
 // Store is the fabric's state store on NetBox: it batches the records of
@@ -109,7 +107,7 @@ func (f *Fabric) Hooks(collection string) map[statemachine.Phase][]statemachine.
 	}
 	hooks := switchcfg.Hooks(f.Deployer)
 	ds := f.DesiredState.Hook(f.NetBox, collection)
-	ds.OnMissing = f.noteMissing
+	ds.OnMissing = noteMissing
 	hooks[statemachine.PhaseNetBox] = []statemachine.PhaseHook{ds}
 	return hooks
 }
@@ -156,9 +154,17 @@ func registerFabric(reg *osism.Registry, cfg Config, log *slog.Logger, hostLocks
 		if err != nil {
 			return err
 		}
-		res, err := f.Connect(ctx, job.Args, job.Output, &ConnectOpts{Locked: func(ctx context.Context) error {
-			// Another delivery of this task may have finished it while this
-			// one waited for the device.
+		// A redelivered task waits for the device lock that the delivery
+		// before it may still hold (its worker may have died with the lease
+		// running), then finds out under the lock whether that delivery
+		// finished the task.
+		waiting := false
+		res, err := f.Connect(ctx, job.Args, job.Output, &ConnectOpts{WaitLock: true, OnLockWait: func(error) {
+			if !waiting {
+				waiting = true
+				fmt.Fprintf(job.Output, "osism: waiting for the lock of device %s\n", job.Args.Device)
+			}
+		}, Locked: func(ctx context.Context) error {
 			return recordFinal(ctx, job.Client, job.ID)
 		}})
 		if errors.Is(err, errFinishedElsewhere) {
@@ -216,6 +222,11 @@ type ConnectOpts struct {
 	// Locked runs once the device's lock is held, before anything else
 	// (statemachine.TransitionOpts.Locked).
 	Locked func(ctx context.Context) error
+	// WaitLock waits while the device's lock is held, until ctx ends,
+	// instead of failing at once (statemachine.TransitionOpts.WaitLock);
+	// OnLockWait hears each wait.
+	WaitLock   bool
+	OnLockWait func(error)
 }
 
 // Connect moves a device to a state and writes the progress to out.
@@ -231,11 +242,15 @@ func (f *Fabric) Connect(ctx context.Context, a osism.NetBoxConnectArgs, out io.
 	if err != nil {
 		return res, err
 	}
-	f.takeMissing(a.Device) // from an earlier run of this device
-	tr, err := m.Transition(ctx, a.Device, statemachine.State(a.State), &statemachine.TransitionOpts{Enforce: a.Enforce,
-		Locked: opts.Locked, Observers: []statemachine.Observer{statemachine.LineObserver(out)}})
+	// The note of a missing desired state belongs to this call: it travels
+	// in the context to the phase-1 hook, so that another Connect of the
+	// same device neither takes nor clears it.
+	note := &missingNote{}
+	tr, err := m.Transition(context.WithValue(ctx, missingKey{}, note), a.Device, statemachine.State(a.State),
+		&statemachine.TransitionOpts{Enforce: a.Enforce, Locked: opts.Locked, WaitLock: opts.WaitLock, OnLockWait: opts.OnLockWait,
+			Observers: []statemachine.Observer{statemachine.LineObserver(out)}})
 	res.From, res.NoOp, res.ResumedAt = string(tr.From), tr.NoOp, int(tr.ResumedAt)
-	if missing := f.takeMissing(a.Device); missing != nil {
+	if missing := note.take(); missing != nil {
 		res.NoDesiredState = missing.Error()
 	}
 	if err == nil && tr.NoOp {
@@ -244,17 +259,28 @@ func (f *Fabric) Connect(ctx context.Context, a osism.NetBoxConnectArgs, out io.
 	return res, err
 }
 
-// noteMissing remembers that phase 1 of device found no desired state.
-func (f *Fabric) noteMissing(_ context.Context, m *netbox.MissingDesiredStateError) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.missing[m.Device] = m
+// missingKey is the context key of a Connect call's *missingNote.
+type missingKey struct{}
+
+// missingNote holds what phase 1 of one Connect call found missing.
+type missingNote struct {
+	mu sync.Mutex
+	m  *netbox.MissingDesiredStateError
 }
 
-func (f *Fabric) takeMissing(device string) *netbox.MissingDesiredStateError {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := f.missing[device]
-	delete(f.missing, device)
-	return m
+func (n *missingNote) take() *netbox.MissingDesiredStateError {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.m
+}
+
+// noteMissing remembers, in the note of the Connect call whose context
+// ctx is, that phase 1 found no desired state. A transition that is no
+// Connect's (a Machine of the fabric's own) has no note.
+func noteMissing(ctx context.Context, m *netbox.MissingDesiredStateError) {
+	if n, ok := ctx.Value(missingKey{}).(*missingNote); ok {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.m = m
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v4"
 	"golang.org/x/crypto/ssh"
@@ -22,6 +23,8 @@ import (
 	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
 	"github.com/osism/go-osism/statemachine"
 	"github.com/osism/go-osism/switchcfg"
@@ -256,4 +259,81 @@ func TestConnectWithAWrongKeyFailsClearly(t *testing.T) {
 	_, tr := deviceState(t, e, "node-4")
 	require.Equal(t, "from_a-to_b-phase_3", tr, "the transition stays recorded at the failed phase")
 	require.Equal(t, before, e.running(t, "leaf-1"), "nothing was applied to the switch")
+}
+
+// A netbox.connect task delivered twice while the device lock is still
+// held by an earlier lease (a delivery whose worker died keeps its lease
+// until it expires): both deliveries wait for the lock instead of failing
+// at once, the transition runs once, and the task ends succeeded, never
+// with a false "failed".
+func TestRedeliveredConnectWaitsForTheDeviceLock(t *testing.T) {
+	e := newFabricEnv(t)
+	ctx := ctxT(t, 3*time.Minute)
+	credsFile := filepath.Join(t.TempDir(), "switches.yaml")
+	data, err := yaml.Marshal(e.creds)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(credsFile, data, 0o600))
+	fcfg := fabricConfig(e.state)
+	fcfg.Switches.CredentialsFile = credsFile
+
+	bus := osismtest.New(t, nil)
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueNetBox: 2},
+		Handlers: mustHandlers(t, services.Config{NetBox: netbox.Config{URL: e.srv.URL(), Token: e.srv.Token()}, Fabric: fcfg})})
+
+	// The lease of the delivery before, whose worker is gone.
+	held, err := services.StateLocker(bus.Client, 30*time.Second).Acquire(ctx, statemachine.LockKey("node-3"))
+	require.NoError(t, err)
+
+	res, err := bus.Client.Submit(ctx, osism.NetBoxConnectArgs{Device: "node-3", State: "b"}, nil)
+	require.NoError(t, err)
+	const waiting = "osism: waiting for the lock of device node-3"
+	var task *osism.Task
+	osismtest.WaitFor(t, time.Minute, func() bool {
+		if task, err = bus.Client.Get(ctx, res.ID); err == nil && task.State.Finished() {
+			return true
+		}
+		return strings.Contains(rawOutput(t, ctx, bus.Client, res.ID), waiting)
+	}, "the delivery waits for the device lock")
+	require.False(t, task.State.Finished(), "a held device lock ends no delivery: %s %s", task.State, task.Error)
+
+	// The broker delivers the task once more.
+	stream, err := bus.Client.JetStream().Stream(ctx, osism.TaskStream)
+	require.NoError(t, err)
+	orig, err := stream.GetLastMsgForSubject(ctx, osism.TaskSubject(osism.QueueNetBox, res.ID))
+	require.NoError(t, err)
+	dup := &nats.Msg{Subject: orig.Subject, Data: orig.Data, Header: nats.Header{}}
+	for k, v := range orig.Header {
+		dup.Header[k] = v
+	}
+	dup.Header.Set(nats.MsgIdHdr, res.ID+"-again")
+	require.NoError(t, stream.DeleteMsg(ctx, orig.Sequence))
+	_, err = bus.Client.JetStream().PublishMsg(ctx, dup)
+	require.NoError(t, err)
+	osismtest.WaitFor(t, time.Minute, func() bool {
+		return strings.Count(rawOutput(t, ctx, bus.Client, res.ID), waiting) >= 2
+	}, "the second delivery waits for the device lock too")
+	task, err = bus.Client.Get(ctx, res.ID)
+	require.NoError(t, err)
+	require.False(t, task.State.Finished(), "nothing is recorded while the deliveries wait: %s %s", task.State, task.Error)
+
+	require.NoError(t, held.Release(ctx))
+	task, err = bus.Client.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	osismtest.WaitFor(t, time.Minute, func() bool {
+		cons, err := bus.Client.JetStream().Consumer(ctx, osism.TaskStream, "osism-"+string(osism.QueueNetBox))
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, "both deliveries ended")
+	out := rawOutput(t, ctx, bus.Client, res.ID)
+	require.Equal(t, 1, strings.Count(out, "node-3: a -> b: phase 1 started"), "the transition ran once:\n%s", out)
+	task, err = bus.Client.Get(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	state, transition := deviceState(t, e, "node-3")
+	require.Equal(t, "b", state)
+	require.Empty(t, transition)
 }
