@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,7 +21,7 @@ import (
 )
 
 // exitInterrupted is the exit code after Ctrl-C, as a shell reports SIGINT.
-const exitInterrupted = 130
+const exitInterrupted = services.ExitInterrupted
 
 // quietLogger keeps the log of an embedded broker and worker to warnings,
 // on the command's error output, so that its output is the task's.
@@ -102,36 +101,30 @@ func runSteps(c *cli.Context, cfg services.Config, steps []services.ApplyStep) e
 		return err
 	}
 	defer bus.Close()
-	a := &applier{c: c, client: bus.Client, embedded: bus.Embedded(), json: c.String("format") == "json",
-		out: c.App.Writer, errOut: c.App.ErrWriter}
+	jsonOut := c.String("format") == "json"
 	if noWait {
-		id, err := a.submit(steps[0])
+		st := steps[0]
+		res, err := bus.Client.Submit(c.Context, st.Args, &osism.SubmitOpts{Timeout: c.Duration("timeout")})
 		if err != nil {
 			return err
 		}
-		if a.json {
-			return json.NewEncoder(a.out).Encode(map[string]string{"task_id": id, "role": steps[0].Role, "environment": steps[0].Environment})
+		if jsonOut {
+			return json.NewEncoder(c.App.Writer).Encode(map[string]string{"task_id": res.ID, "role": st.Role, "environment": st.Environment})
 		}
-		fmt.Fprintln(a.out, id)
+		fmt.Fprintln(c.App.Writer, res.ID)
 		return nil
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	a.sigs = sigs
-	for _, st := range steps {
-		code, err := a.runStep(st)
-		if err != nil {
-			return err
-		}
-		if code != 0 {
-			if len(steps) > 1 {
-				fmt.Fprintf(a.errOut, "osism: %s failed with exit code %d; the sequence stops\n", st.Role, code)
-			}
-			return exitStatus(code)
-		}
+	code, err := services.RunApply(c.Context, bus.Client, steps, services.ApplyRunOpts{
+		Out: c.App.Writer, ErrOut: c.App.ErrWriter, JSON: jsonOut, Retry: c.Int("retry"), Timeout: c.Duration("timeout"),
+		Interrupts: sigs, Embedded: bus.Embedded(),
+	})
+	if err != nil {
+		return err
 	}
-	return nil
+	return exitStatus(code)
 }
 
 func printRoleMap(c *cli.Context, roles *ansible.RoleMap) error {
@@ -181,173 +174,23 @@ func dryRun(c *cli.Context, cfg services.Config, steps []services.ApplyStep) err
 	return nil
 }
 
-// applier submits and follows the tasks of one osism apply.
-type applier struct {
-	c        *cli.Context
-	client   *osism.Client
-	embedded bool
-	json     bool
-	out      io.Writer
-	errOut   io.Writer
-	sigs     <-chan os.Signal
-}
-
-func (a *applier) submit(st services.ApplyStep) (string, error) {
-	res, err := a.client.Submit(a.c.Context, st.Args, &osism.SubmitOpts{Timeout: a.c.Duration("timeout")})
-	if err != nil {
-		return "", err
-	}
-	return res.ID, nil
-}
-
-// runStep runs one role, retrying a failed run; it returns the exit code
-// of the last run.
-func (a *applier) runStep(st services.ApplyStep) (int, error) {
-	retries := a.c.Int("retry")
-	code, err := services.Retry(a.c.Context, retries, func(ctx context.Context) (int, error) {
-		id, err := a.submit(st)
-		if err != nil {
-			return 0, err
-		}
-		if !a.json {
-			fmt.Fprintf(a.errOut, "osism: task %s: %s in %s (queue %s)\n", id, st.Role, st.Environment, st.Queue)
-		}
-		w := io.Writer(a.out)
-		var jw *jsonLines
-		if a.json {
-			jw = &jsonLines{enc: json.NewEncoder(a.out), task: id, role: st.Role}
-			w = jw
-		}
-		code, err := followTask(ctx, a.client, id, w, a.sigs, a.embedded, a.errOut)
-		if jw != nil {
-			jw.flush()
-		}
-		var intr interrupted
-		if errors.As(err, &intr) {
-			return exitInterrupted, errInterrupted // no retry
-		}
-		if err != nil {
-			return 0, err
-		}
-		reason := ""
-		if code != 0 {
-			if t, err := a.client.Get(ctx, id); err == nil {
-				reason = t.Error
-			}
-		}
-		if a.json {
-			_ = jw.enc.Encode(map[string]any{"task_id": id, "role": st.Role, "environment": st.Environment, "exit_status": code, "error": reason})
-		} else if reason != "" {
-			fmt.Fprintf(a.errOut, "osism: task %s failed: %s\n", id, reason)
-		}
-		return code, nil
-	}, func(attempt, code int) {
-		fmt.Fprintf(a.errOut, "osism: %s failed with exit code %d; retry %d of %d\n", st.Role, code, attempt, retries)
-	})
-	if errors.Is(err, errInterrupted) {
-		return code, nil
-	}
-	return code, err
-}
-
-// errInterrupted stops the retries of a run that Ctrl-C ended.
-var errInterrupted = errors.New("interrupted")
-
 // interrupted ends a follow that Ctrl-C ended: the task was cancelled, or
 // the user detached.
 type interrupted struct{ detached bool }
 
 func (interrupted) Error() string { return "interrupted" }
 
-// followTask writes the output of task id to w until it ends and returns
-// its exit status. The first signal on sigs cancels the task and keeps
-// following, so that the user sees it stop; a second one detaches and
-// leaves the task to its worker. The error is nil when the task ended,
-// an interrupted when the user interrupted.
+// followTask follows task id with services.FollowTask, the signals on sigs
+// as its interrupts; the error is an interrupted when the user
+// interrupted.
 func followTask(ctx context.Context, client *osism.Client, id string, w io.Writer, sigs <-chan os.Signal, embedded bool,
 	errOut io.Writer) (int, error) {
-	// The follow must outlive the first Ctrl-C, which also ends ctx.
-	fctx, detach := context.WithCancel(context.WithoutCancel(ctx))
-	defer detach()
-	type result struct {
-		code int
-		err  error
+	code, err := services.FollowTask(ctx, client, id, w, &services.FollowOpts{Interrupts: sigs, Embedded: embedded, ErrOut: errOut})
+	var intr *services.InterruptedError
+	if errors.As(err, &intr) {
+		return code, interrupted{detached: intr.Detached}
 	}
-	done := make(chan result, 1)
-	go func() {
-		code, err := client.Follow(fctx, id, w, nil)
-		done <- result{code, err}
-	}()
-	cancelled := false
-	// cancelSent is closed once the cancel request is through, so that a
-	// detach does not end the command before the request left.
-	cancelSent := make(chan struct{})
-	for {
-		select {
-		case r := <-done:
-			if r.err != nil {
-				return r.code, r.err
-			}
-			if cancelled {
-				fmt.Fprintf(errOut, "osism: task %s cancelled (exit status %d)\n", id, r.code)
-				return r.code, interrupted{}
-			}
-			return r.code, nil
-		case <-sigs:
-			if !cancelled {
-				cancelled = true
-				hint := "press Ctrl-C again to detach and leave it to its worker"
-				if embedded {
-					hint = "press Ctrl-C again to stop waiting; it runs inside this command and stops with it"
-				}
-				fmt.Fprintf(errOut, "osism: cancelling task %s (%s)\n", id, hint)
-				go func() {
-					defer close(cancelSent)
-					cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-					defer cancel()
-					if err := client.Cancel(cctx, id); err != nil && !errors.Is(err, osism.ErrFinished) {
-						fmt.Fprintf(errOut, "osism: cancel task %s: %v\n", id, err)
-					}
-				}()
-				continue
-			}
-			<-cancelSent
-			if embedded {
-				fmt.Fprintf(errOut, "osism: stopped waiting for task %s\n", id)
-			} else {
-				fmt.Fprintf(errOut, "osism: detached from task %s; it stays with its worker (osism log -f %s)\n", id, id)
-			}
-			return exitInterrupted, interrupted{detached: true}
-		}
-	}
-}
-
-// jsonLines turns output into one JSON object per line.
-type jsonLines struct {
-	enc        *json.Encoder
-	task, role string
-	buf        []byte
-}
-
-func (j *jsonLines) Write(p []byte) (int, error) {
-	j.buf = append(j.buf, p...)
-	for {
-		i := strings.IndexByte(string(j.buf), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		if err := j.enc.Encode(map[string]string{"task_id": j.task, "role": j.role, "line": string(j.buf[:i])}); err != nil {
-			return 0, err
-		}
-		j.buf = j.buf[i+1:]
-	}
-}
-
-func (j *jsonLines) flush() {
-	if len(j.buf) > 0 {
-		_ = j.enc.Encode(map[string]string{"task_id": j.task, "role": j.role, "line": string(j.buf)})
-		j.buf = nil
-	}
+	return code, err
 }
 
 func bifrostCommand() *cli.Command {

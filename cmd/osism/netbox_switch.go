@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -281,82 +280,64 @@ func netboxConnectCommand() *cli.Command {
 				return err
 			}
 			defer bus.Close()
-			var ids []string
-			for _, d := range devices {
-				res, err := bus.Client.Submit(c.Context, osism.NetBoxConnectArgs{Device: d, State: c.String("state"),
-					Collection: collection, Enforce: c.Bool("enforce")}, nil)
-				if err != nil {
-					return err
-				}
-				ids = append(ids, res.ID)
-			}
-			if c.Bool("no-wait") {
-				for _, id := range ids {
-					fmt.Fprintln(c.App.Writer, id)
-				}
-				return nil
-			}
-			if len(ids) == 1 {
-				fmt.Fprintf(c.App.ErrWriter, "osism: task %s: connect %s to %s\n", ids[0], devices[0], c.String("state"))
+			req := services.ConnectAllRequest{Devices: devices, State: c.String("state"), Collection: collection, Enforce: c.Bool("enforce")}
+			opts := &services.ConnectAllOpts{NoWait: c.Bool("no-wait"), Progress: progressBar(c.App.ErrWriter)}
+			if len(devices) == 1 {
 				sigs := make(chan os.Signal, 2)
 				signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 				defer signal.Stop(sigs)
-				code, err := followTask(c.Context, bus.Client, ids[0], c.App.Writer, sigs, bus.Embedded(), c.App.ErrWriter)
-				var intr interrupted
+				opts.Follow = &services.ConnectFollow{Out: c.App.Writer,
+					FollowOpts: services.FollowOpts{Interrupts: sigs, Embedded: bus.Embedded(), ErrOut: c.App.ErrWriter}}
+			}
+			tasks, err := services.ConnectAll(c.Context, bus.Client, req, opts)
+			switch {
+			case c.Bool("no-wait"):
+				if err != nil {
+					return err
+				}
+				for _, t := range tasks {
+					fmt.Fprintln(c.App.Writer, t.ID)
+				}
+				return nil
+			case len(devices) == 1:
+				var intr *services.InterruptedError
 				if errors.As(err, &intr) {
 					return exitStatus(exitInterrupted)
 				}
 				if err != nil {
 					return err
 				}
-				if code != 0 {
-					if t, err := bus.Client.Get(c.Context, ids[0]); err == nil && t.Error != "" {
-						fmt.Fprintf(c.App.ErrWriter, "osism: task %s failed: %s\n", ids[0], t.Error)
-					}
+				if t := tasks[0]; t.ExitStatus != 0 && t.Error != "" {
+					fmt.Fprintf(c.App.ErrWriter, "osism: task %s failed: %s\n", t.ID, t.Error)
 				}
-				return exitStatus(code)
+				return exitStatus(tasks[0].ExitStatus)
 			}
-			return waitAll(c.Context, bus.Client, devices, ids, c.App.ErrWriter)
+			if err != nil && !errors.Is(err, services.ErrDevicesFailed) {
+				return err
+			}
+			fmt.Fprintln(c.App.ErrWriter)
+			var failed []string
+			for _, t := range tasks {
+				if t.Failed() {
+					failed = append(failed, fmt.Sprintf("%s (task %s): %s", t.Device, t.ID, t.Error))
+				}
+			}
+			slices.Sort(failed)
+			for _, f := range failed {
+				fmt.Fprintln(c.App.ErrWriter, "osism: failed: "+f)
+			}
+			return err
 		},
 	}
 }
 
-// waitAll waits for the tasks of many devices with a progress bar, then
-// names the ones that failed.
-func waitAll(ctx context.Context, client *osism.Client, devices, ids []string, w io.Writer) error {
-	type done struct {
-		i int
-		t *osism.Task
-		e error
-	}
-	ch := make(chan done, len(ids))
-	for i, id := range ids {
-		go func() {
-			t, err := client.Wait(ctx, id)
-			ch <- done{i, t, err}
-		}()
-	}
-	var failed []string
-	for n := 1; n <= len(ids); n++ {
-		d := <-ch
-		if d.e != nil {
-			failed = append(failed, fmt.Sprintf("%s (task %s): %v", devices[d.i], ids[d.i], d.e))
-		} else if d.t.State != osism.StateSucceeded {
-			failed = append(failed, fmt.Sprintf("%s (task %s): %s", devices[d.i], ids[d.i], d.t.Error))
-		}
+// progressBar draws the progress of many devices' tasks on one line of w.
+func progressBar(w io.Writer) func(done, total, failed int) {
+	return func(done, total, failed int) {
 		const width = 30
-		fill := n * width / len(ids)
-		fmt.Fprintf(w, "\r[%s%s] %d/%d devices, %d failed", strings.Repeat("#", fill), strings.Repeat(" ", width-fill), n, len(ids), len(failed))
+		fill := done * width / total
+		fmt.Fprintf(w, "\r[%s%s] %d/%d devices, %d failed", strings.Repeat("#", fill), strings.Repeat(" ", width-fill), done, total, failed)
 	}
-	fmt.Fprintln(w)
-	slices.Sort(failed)
-	for _, f := range failed {
-		fmt.Fprintln(w, "osism: failed: "+f)
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d devices failed", len(failed), len(ids))
-	}
-	return nil
 }
 
 // collectionDevices lists the devices a desired-state collection names:
