@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -59,30 +60,39 @@ type bus struct {
 	tasks, locks, workers jetstream.KeyValue
 }
 
-// provision creates the streams and buckets of the bus, or updates their
-// limits to cfg, and returns them: one request each.
-func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bus, error) {
+// ErrBusMissing: a stream or bucket of the bus does not exist on the
+// broker, and this client did not create it (only an admin credential
+// may; a broker creates the bus when it starts).
+var ErrBusMissing = errors.New("bus not provisioned")
+
+// EnsureBus creates the streams and buckets of the bus on the broker of
+// nc, or brings those that exist to cfg: their limits, storage caps, and
+// buckets that refuse roll-ups (a bucket created by an earlier version
+// allowed them). It needs a credential that may create and change
+// streams (role admin); a broker calls it when it starts. Clients bind to
+// the bus as it is ([NewClient]).
+func EnsureBus(ctx context.Context, nc *nats.Conn, cfg TaskConfig) error {
+	if err := (Config{Tasks: cfg}).Validate(); err != nil {
+		return err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	_, err = provision(ctx, js, cfg.withDefaults())
+	return err
+}
+
+// streamConfigs are the streams of the bus as cfg wants them: the task and
+// output streams, then the streams of the task, lock and worker buckets.
+// taskRetention is the task stream's retention (see provision).
+func streamConfigs(cfg TaskConfig, taskRetention jetstream.RetentionPolicy) []jetstream.StreamConfig {
 	storage := jetstream.FileStorage
 	if cfg.Storage == StorageMemory {
 		storage = jetstream.MemoryStorage
 	}
 	retention := time.Duration(cfg.RetentionDays) * 24 * time.Hour
-	// The task stream keeps acked tasks until the retention removes them
-	// in bulk: under work-queue retention the file store removes each task
-	// on its ack and, whenever the queue runs empty, replaces its block
-	// file, which doubled the round trip of a task on an idle bus. The
-	// workers of a queue share one durable consumer, whose ack floor says
-	// what is done; a runner checks the record of every task stored before
-	// its consumer was created, so a re-created consumer does not run
-	// finished tasks again. A stream created by an earlier version with
-	// work-queue retention keeps it: the server cannot change it.
-	taskRetention := jetstream.LimitsPolicy
-	if st, err := js.Stream(ctx, TaskStream); err == nil && st.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
-		taskRetention = jetstream.WorkQueuePolicy
-	} else if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("provision stream %s: %w", TaskStream, err)
-	}
-	streams := []jetstream.StreamConfig{{
+	return []jetstream.StreamConfig{{
 		Name:        TaskStream,
 		Description: "osism: queued tasks",
 		Subjects:    []string{taskSubjectPre + ">"},
@@ -111,48 +121,112 @@ func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bu
 		MaxAge:      OutputRetention,
 		MaxBytes:    cfg.MaxOutputBytes,
 		Discard:     jetstream.DiscardOld,
-	}}
-	sts := make([]jetstream.Stream, len(streams))
-	for i, sc := range streams {
-		st, err := js.CreateOrUpdateStream(ctx, sc)
-		if err != nil {
-			return nil, fmt.Errorf("provision stream %s: %w", sc.Name, err)
-		}
-		sts[i] = st
-	}
-	buckets := []jetstream.KeyValueConfig{{
-		Bucket:      TaskBucket,
-		Description: "osism: task records",
+	},
 		// A task writes three revisions (queued, running, final). Keeping
 		// them all spares the file store a removal (a tombstone write) on
 		// every state change; the retention removes them in bulk later.
-		History:  5,
-		TTL:      retention,
-		MaxBytes: cfg.MaxTaskBytes,
-		Storage:  storage,
-		Replicas: cfg.Replicas,
-	}, {
-		Bucket:         LockBucket,
-		Description:    "osism: locks and the global hold",
-		Storage:        storage,
-		Replicas:       cfg.Replicas,
-		LimitMarkerTTL: time.Second,
-	}, {
-		Bucket:      WorkerBucket,
-		Description: "osism: live workers",
-		TTL:         3 * workerBeat,
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
-	}}
-	kvs := make([]jetstream.KeyValue, len(buckets))
-	for i, kc := range buckets {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
-		if err != nil {
-			return nil, fmt.Errorf("provision bucket %s: %w", kc.Bucket, err)
-		}
-		kvs[i] = kv
+		// A full bucket drops its oldest revisions: refusing a final
+		// record would leave the task to run again on every redelivery.
+		bucketConfig(TaskBucket, "osism: task records", 5, retention, cfg.MaxTaskBytes, jetstream.DiscardOld, storage, cfg.Replicas, false),
+		// Locks expire by their per-key TTL (a held lock is renewed).
+		bucketConfig(LockBucket, "osism: locks and the global hold", 1, 0, -1, jetstream.DiscardNew, storage, cfg.Replicas, true),
+		bucketConfig(WorkerBucket, "osism: live workers", 1, 3*workerBeat, -1, jetstream.DiscardNew, storage, cfg.Replicas, false),
 	}
-	return &bus{taskStr: sts[0], outStr: sts[1], tasks: kvs[0], locks: kvs[1], workers: kvs[2]}, nil
+}
+
+// bucketConfig is the stream of a key-value bucket, as nats.go's
+// CreateKeyValue makes it, except that it refuses roll-ups: with them,
+// anyone who may write one key of a bucket could wipe the whole bucket
+// (every task record, the lock of every holder) with one Nats-Rollup
+// header. Delete markers need no roll-up; a purge (which does) is not
+// used by the bus. Without roll-ups the server sets no subject delete
+// markers either, so an expired lock simply vanishes.
+func bucketConfig(bucket, desc string, history int64, ttl time.Duration, maxBytes int64, discard jetstream.DiscardPolicy,
+	storage jetstream.StorageType, replicas int, msgTTL bool) jetstream.StreamConfig {
+	dup := 2 * time.Minute
+	if ttl > 0 && ttl < dup {
+		dup = ttl
+	}
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:              "KV_" + bucket,
+		Description:       desc,
+		Subjects:          []string{"$KV." + bucket + ".>"},
+		MaxMsgsPerSubject: history,
+		MaxBytes:          maxBytes,
+		MaxAge:            ttl,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           storage,
+		Replicas:          replicas,
+		AllowRollup:       false,
+		DenyDelete:        true,
+		Duplicates:        dup,
+		AllowDirect:       true,
+		Discard:           discard,
+		AllowMsgTTL:       msgTTL,
+	}
+}
+
+// busNames are the streams of the bus, in the order of streamConfigs.
+var busNames = []string{TaskStream, OutputStream, "KV_" + TaskBucket, "KV_" + LockBucket, "KV_" + WorkerBucket}
+
+// provision creates the streams and buckets of the bus, or updates them to
+// cfg, and returns them: one request each.
+func provision(ctx context.Context, js jetstream.JetStream, cfg TaskConfig) (*bus, error) {
+	// The task stream keeps acked tasks until the retention removes them
+	// in bulk: under work-queue retention the file store removes each task
+	// on its ack and, whenever the queue runs empty, replaces its block
+	// file, which doubled the round trip of a task on an idle bus. The
+	// workers of a queue share one durable consumer, whose ack floor says
+	// what is done; a runner checks the record of every task stored before
+	// its consumer was created, so a re-created consumer does not run
+	// finished tasks again. A stream created by an earlier version with
+	// work-queue retention keeps it: the server cannot change it.
+	taskRetention := jetstream.LimitsPolicy
+	if st, err := js.Stream(ctx, TaskStream); err == nil && st.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
+		taskRetention = jetstream.WorkQueuePolicy
+	} else if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("provision stream %s: %w", TaskStream, err)
+	}
+	for _, sc := range streamConfigs(cfg, taskRetention) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("provision stream %s: %w", sc.Name, err)
+		}
+	}
+	return bind(ctx, js)
+}
+
+// bind opens the streams and buckets of the bus as they are; a missing one
+// is an error naming it, for which errors.Is(err, ErrBusMissing) holds.
+func bind(ctx context.Context, js jetstream.JetStream) (*bus, error) {
+	var b bus
+	var err error
+	missing := func(name string, err error) error {
+		if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) {
+			return fmt.Errorf("bus stream %s missing: %w (a broker creates the bus when it starts; a client with an admin credential creates it when it connects)",
+				name, ErrBusMissing)
+		}
+		return fmt.Errorf("bus stream %s: %w", name, err)
+	}
+	if b.taskStr, err = js.Stream(ctx, TaskStream); err != nil {
+		return nil, missing(TaskStream, err)
+	}
+	if b.outStr, err = js.Stream(ctx, OutputStream); err != nil {
+		return nil, missing(OutputStream, err)
+	}
+	for _, kv := range []struct {
+		bucket string
+		to     *jetstream.KeyValue
+	}{{TaskBucket, &b.tasks}, {LockBucket, &b.locks}, {WorkerBucket, &b.workers}} {
+		if *kv.to, err = js.KeyValue(ctx, kv.bucket); err != nil {
+			return nil, missing("KV_"+kv.bucket, err)
+		}
+	}
+	return &b, nil
 }
 
 // isPerSubjectFull reports a task refused because the stream holds its id

@@ -22,8 +22,8 @@ func streamMaxBytes(t *testing.T, ctx context.Context, js jetstream.JetStream, n
 	return info.Config.MaxBytes
 }
 
-// The byte caps of TaskConfig reach the streams and the task bucket, a
-// client with other caps brings existing streams to them, and a full task
+// The byte caps of TaskConfig reach the streams and the task bucket,
+// EnsureBus brings existing streams to other caps (a client does not), and a full task
 // stream refuses a task with an error that says it was not queued.
 func TestStreamByteCaps(t *testing.T) {
 	t.Parallel()
@@ -42,7 +42,9 @@ func TestStreamByteCaps(t *testing.T) {
 	c, err := osism.NewClient(ctx, nc, &osism.ClientOpts{Tasks: tasks})
 	require.NoError(t, err)
 	defer c.Close()
-	require.Equal(t, int64(128<<10), streamMaxBytes(t, ctx, js, osism.TaskStream), "the existing stream takes the new cap")
+	require.Equal(t, int64(64<<10), streamMaxBytes(t, ctx, js, osism.TaskStream), "a client binds to the bus as it is")
+	require.NoError(t, osism.EnsureBus(ctx, nc, tasks))
+	require.Equal(t, int64(128<<10), streamMaxBytes(t, ctx, js, osism.TaskStream), "EnsureBus brings the existing stream to the new cap")
 	require.Equal(t, int64(4<<20), streamMaxBytes(t, ctx, js, osism.OutputStream))
 
 	// Fill the task stream: no worker serves the queue.

@@ -36,6 +36,15 @@ type Client struct {
 	// permissions violation on the connection: a refused publish gets no
 	// answer of its own.
 	refusals atomic.Pointer[chan struct{}]
+	// refusedErrs are the last permissions violations the broker reported
+	// (a ring; refusedN counts them all): the connection keeps only the
+	// last error, which a refusal of another publish may replace.
+	refusedMu   sync.Mutex
+	refusedErrs [64]error
+	refusedN    int
+	// beforeWait, when set (by tests), runs after Submit published a
+	// task and before it waits for the broker's answer.
+	beforeWait func()
 
 	tasks   jetstream.KeyValue
 	locks   jetstream.KeyValue
@@ -182,8 +191,12 @@ func readTokenFile(path string) (string, error) {
 }
 
 // NewClient returns a client over an open connection, which the caller
-// keeps and closes. It creates the streams and buckets of the bus when they
-// are missing and brings their limits to opts.Tasks.
+// keeps and closes. It binds to the streams and buckets of the bus as they
+// are: their limits are the broker's ([EnsureBus], which a broker calls
+// when it starts). When they are missing it creates them with opts.Tasks,
+// which only an admin credential may; for another one it fails at once
+// with an error that names the missing stream (errors.Is(err,
+// ErrBusMissing)).
 func NewClient(ctx context.Context, nc *nats.Conn, opts *ClientOpts) (*Client, error) {
 	if opts == nil {
 		opts = &ClientOpts{}
@@ -206,6 +219,10 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts *ClientOpts) (*Client, e
 	prev := nc.ErrorHandler()
 	nc.SetErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 		if errors.Is(err, nats.ErrPermissionViolation) {
+			c.refusedMu.Lock()
+			c.refusedErrs[c.refusedN%len(c.refusedErrs)] = err
+			c.refusedN++
+			c.refusedMu.Unlock()
 			next := make(chan struct{})
 			close(*c.refusals.Swap(&next))
 		}
@@ -224,7 +241,7 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts *ClientOpts) (*Client, e
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	c.js = js
-	b, err := provision(ctx, js, c.cfg)
+	b, err := c.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -402,6 +419,9 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 	// worker can start it while the record is stored. A worker may write
 	// "running" before "queued" lands; the create-if-absent keeps "queued"
 	// from overwriting it.
+	// A refusal has no answer of its own; one reported from now on may be
+	// this task's, even one that arrives before the waits below begin.
+	refusal := *c.refusals.Load()
 	c.addPending(id)
 	taskF, err := c.js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
 	if err != nil {
@@ -411,13 +431,16 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 	}
 	recF, recErr := c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+id), Data: recb},
 		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithStallWait(5*time.Second))
-	taskErr, maybe := c.confirmTask(ctx, m, taskF)
+	if c.beforeWait != nil {
+		c.beforeWait()
+	}
+	taskErr, maybe := c.confirmTask(ctx, m, taskF, refusal)
 	var recRev uint64
 	if recErr == nil {
 		// Bounded, and ended by a refusal: a credential that may not
 		// write records gets no answer.
 		wctx, cancel := context.WithTimeout(ctx, c.pubTimeout)
-		recRev, recErr = c.waitRecord(wctx, recF, id)
+		recRev, recErr = c.waitRecord(wctx, recF, id, refusal)
 		cancel()
 	}
 	if taskErr != nil {
@@ -428,7 +451,10 @@ func (c *Client) Submit(ctx context.Context, args Args, opts *SubmitOpts) (Submi
 		}
 		c.dropPending(id)
 		rec.State, rec.Error, rec.ExitStatus, rec.FinishedAt = StateFailed, "not queued: "+taskErr.Error(), ExitFailure, time.Now().UTC()
-		if b, err := json.Marshal(&rec); err == nil {
+		// A credential whose record the broker refused cannot write
+		// this one either: it would only wait for an answer that never
+		// comes.
+		if b, err := json.Marshal(&rec); err == nil && !errors.Is(recErr, nats.ErrPermissionViolation) {
 			wctx := context.WithoutCancel(ctx)
 			if recErr == nil {
 				_, _ = c.tasks.Update(wctx, taskKeyPre+id, b, recRev)
@@ -477,21 +503,79 @@ const publishAttempts = 5
 // publish of task id (its message or its record: the connection keeps the
 // last error only, and both subjects name the id), if it did.
 func (c *Client) refused(id string) error {
-	le := c.nc.LastError()
-	if le != nil && errors.Is(le, nats.ErrPermissionViolation) && strings.Contains(le.Error(), "."+id+`"`) {
-		return fmt.Errorf("the broker refused it: %w", le)
+	return c.refusedSubject(func(subj string) bool { return strings.HasSuffix(subj, "."+id) })
+}
+
+// refusedSubject returns the permissions violation the broker reported
+// for a publish to a subject match accepts, if it did.
+func (c *Client) refusedSubject(match func(subject string) bool) error {
+	c.refusedMu.Lock()
+	defer c.refusedMu.Unlock()
+	for _, err := range c.refusedErrs {
+		if err == nil {
+			continue
+		}
+		// nats: permissions violation: Permissions Violation for Publish to "subject"
+		msg := err.Error()
+		i := strings.LastIndex(msg, `to "`)
+		if i < 0 || !strings.HasSuffix(msg, `"`) {
+			continue
+		}
+		if match(msg[i+4 : len(msg)-1]) {
+			return fmt.Errorf("the broker refused it: %w", err)
+		}
 	}
 	return nil
 }
 
-func (c *Client) confirmTask(ctx context.Context, m *nats.Msg, f jetstream.PubAckFuture) (err error, maybe bool) {
+// open binds to the bus; when it is missing, it creates it, unless the
+// broker refuses (a credential that is not admin): then the error names
+// what is missing.
+func (c *Client) open(ctx context.Context) (*bus, error) {
+	b, err := bind(ctx, c.js)
+	if !errors.Is(err, ErrBusMissing) {
+		return b, err
+	}
+	missing := err
+	refusal := *c.refusals.Load()
+	done := make(chan struct{})
+	var perr error
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(done)
+		b, perr = provision(pctx, c.js, c.cfg)
+	}()
+	for {
+		select {
+		case <-done:
+			if perr != nil {
+				return nil, fmt.Errorf("%w; creating it failed: %w", missing, perr)
+			}
+			return b, nil
+		case <-refusal:
+			refusal = *c.refusals.Load()
+			if rerr := c.refusedSubject(func(subj string) bool {
+				return strings.HasPrefix(subj, "$JS.API.STREAM.CREATE.") || strings.HasPrefix(subj, "$JS.API.STREAM.UPDATE.")
+			}); rerr != nil {
+				cancel()
+				<-done
+				return nil, fmt.Errorf("%w; this credential may not create it (only an admin may): %w", missing, rerr)
+			}
+		}
+	}
+}
+
+func (c *Client) confirmTask(ctx context.Context, m *nats.Msg, f jetstream.PubAckFuture, refusal <-chan struct{}) (err error, maybe bool) {
 	wait := func() error {
 		t := time.NewTimer(c.pubTimeout)
 		defer t.Stop()
 		// A broker that refuses the publish (a credential without the
-		// right) sends no answer, only an error on the connection.
+		// right) sends no answer, only an error on the connection;
+		// refusal was taken before the publish, so a refusal that came
+		// before this wait began has closed it.
+		refused := refusal
 		for {
-			refused := *c.refusals.Load()
 			select {
 			case <-f.Ok():
 				return nil
@@ -505,6 +589,7 @@ func (c *Client) confirmTask(ctx context.Context, m *nats.Msg, f jetstream.PubAc
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-refused:
+				refused = *c.refusals.Load()
 			}
 			if err := c.refused(m.Header.Get(nats.MsgIdHdr)); err != nil {
 				return err
@@ -568,9 +653,8 @@ func isAmbiguous(err error) bool {
 // waitSeq waits for a publish and returns its stream sequence.
 // waitRecord is waitSeq that also ends when the broker refused a publish
 // of task id.
-func (c *Client) waitRecord(ctx context.Context, f jetstream.PubAckFuture, id string) (uint64, error) {
+func (c *Client) waitRecord(ctx context.Context, f jetstream.PubAckFuture, id string, refused <-chan struct{}) (uint64, error) {
 	for {
-		refused := *c.refusals.Load()
 		select {
 		case pa := <-f.Ok():
 			return pa.Sequence, nil
@@ -579,6 +663,7 @@ func (c *Client) waitRecord(ctx context.Context, f jetstream.PubAckFuture, id st
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-refused:
+			refused = *c.refusals.Load()
 			if err := c.refused(id); err != nil {
 				return 0, err
 			}

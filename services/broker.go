@@ -70,6 +70,14 @@ type BrokerConfig struct {
 	Cluster ClusterConfig
 	// Logger receives the server's log; default slog.Default().
 	Logger *slog.Logger
+	// Bus are the settings of the bus's streams and buckets, which the
+	// broker creates, or brings to these settings, when it starts (only
+	// an admin may create or change them; clients bind to them as they
+	// are). Zero fields take the defaults; Storage defaults to memory with
+	// Memory. A cluster node does this only when it has users of other
+	// roles, in the background once the cluster has formed; otherwise the
+	// first admin client creates the bus of a cluster.
+	Bus osism.TaskConfig
 }
 
 // ClusterConfig joins brokers into one cluster: several managers share the
@@ -366,8 +374,57 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("broker %s: not ready within 30s (listening on %s:%d)", cfg.Name, cfg.Host, cfg.Port)
 	}
 	b.srv = srv
+	if err := b.provisionBus(); err != nil {
+		b.Shutdown()
+		return err
+	}
 	b.log.Info("broker started", "name", cfg.Name, "url", b.URL(), "store", store, "memory", cfg.Memory,
 		"sync_always", cfg.SyncAlways, "cluster", cfg.Cluster.Name, "tls", cfg.TLS.Enabled(), "auth", b.auth)
+	return nil
+}
+
+// provisionBus creates the bus's streams and buckets, or brings them to
+// cfg.Bus, over an in-process (admin) connection. A cluster node, whose
+// JetStream is ready only once the cluster has formed, does it in the
+// background when it has users of other roles, which may not create
+// the bus themselves.
+func (b *Broker) provisionBus() error {
+	cfg := b.cfg.Bus
+	if cfg.Storage == "" && b.cfg.Memory {
+		cfg.Storage = osism.StorageMemory
+	}
+	ensure := func(ctx context.Context) error {
+		nc, err := b.Connect(nats.Name("osism broker"))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		return osism.EnsureBus(ctx, nc, cfg)
+	}
+	if b.cfg.Cluster.Name == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := ensure(ctx); err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		return nil
+	}
+	if !slices.ContainsFunc(b.cfg.Users, func(u BrokerUser) bool { return u.Role != RoleAdmin }) {
+		return nil
+	}
+	srv := b.srv
+	go func() {
+		for wait := 500 * time.Millisecond; srv.Running(); wait = min(2*wait, 10*time.Second) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := ensure(ctx)
+			cancel()
+			if err == nil {
+				return
+			}
+			b.log.Info("bus not provisioned yet, retrying", "err", err, "in", wait)
+			time.Sleep(wait)
+		}
+	}()
 	return nil
 }
 

@@ -270,57 +270,56 @@ func eq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(
 
 // The JetStream names of the bus, as the permissions need them.
 var (
-	busStreams = []string{osism.TaskStream, osism.OutputStream,
-		"KV_" + osism.TaskBucket, "KV_" + osism.LockBucket, "KV_" + osism.WorkerBucket}
-	// readStreams are the streams a reader may open consumers on: not
-	// the task stream, whose durable consumers are the workers'.
+	// readStreams are the streams every role may read and open ordered
+	// consumers on (watching a bucket, following output): not the task
+	// stream, whose messages carry the arguments unmasked (the records
+	// mask them) and whose durable consumers are the workers'.
 	readStreams = []string{osism.OutputStream,
 		"KV_" + osism.TaskBucket, "KV_" + osism.LockBucket, "KV_" + osism.WorkerBucket}
 )
 
 // rolePermissions are the subject permissions of a role, for a worker
-// limited to queues when any are given; nil means all.
+// limited to queues when any are given; nil means all. Only an admin may
+// create or change streams and buckets: the others bind to them as they
+// are (a broker creates them when it starts).
 func rolePermissions(r Role, queues ...osism.Queue) *server.Permissions {
 	if r == RoleAdmin {
 		return nil
 	}
-	pub := []string{"$JS.API.INFO", "$JS.FC.>"}
-	for _, s := range busStreams {
-		// Every client brings the bus's streams and buckets to its
-		// settings when it connects (osism.NewClient), and reads them.
-		pub = append(pub, "$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s,
-			"$JS.API.STREAM.MSG.GET."+s, "$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>")
-	}
+	pub := []string{"$JS.API.INFO", "$JS.FC.>", "$JS.API.STREAM.INFO." + osism.TaskStream}
 	for _, s := range readStreams {
-		// Watching a bucket and following output use ordered consumers.
-		pub = append(pub, "$JS.API.CONSUMER.CREATE."+s+".>", "$JS.API.CONSUMER.INFO."+s+".>",
+		pub = append(pub, "$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.MSG.GET."+s, "$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
+			"$JS.API.CONSUMER.CREATE."+s+".>", "$JS.API.CONSUMER.INFO."+s+".>",
 			"$JS.API.CONSUMER.DELETE."+s+".>", "$JS.API.CONSUMER.MSG.NEXT."+s+".>")
 	}
 	sub := []string{"_INBOX.>"}
+	t := osism.TaskStream
 	switch r {
 	case RoleOperator:
 		pub = append(pub,
 			"osism.tasks.>", // submit
-			"$JS.API.STREAM.MSG.DELETE."+osism.TaskStream, // cancel a queued task
+			// cancel a queued task: find it (operators submit tasks, so
+			// they may read them) and remove it
+			"$JS.API.STREAM.MSG.GET."+t, "$JS.API.STREAM.MSG.DELETE."+t,
 			"osism.cancel.>",             // cancel
 			"$KV."+osism.TaskBucket+".>", // task records, de-duplication keys
 			"$KV."+osism.LockBucket+".>", // the hold, and releasing locks
 			"_INBOX.>",                   // a cancelled task's record to its submitter
 		)
 	case RoleWorker:
-		// A queue's workers share its durable consumer osism-<queue>.
-		consumers := []string{"*"}
-		if len(queues) > 0 {
-			consumers = consumers[:0]
-			for _, q := range queues {
-				consumers = append(consumers, "osism-"+string(q))
-			}
+		// A queue's workers share its durable consumer osism-<queue>,
+		// filtered on the queue's subjects: a worker reads tasks through
+		// it only, never the stream's stored messages. A worker of every
+		// queue gets the built-in queues; a user-defined queue is named
+		// in the credential's queues.
+		if len(queues) == 0 {
+			queues = osism.Queues()
 		}
-		t := osism.TaskStream
-		for _, c := range consumers {
+		for _, q := range queues {
+			c := "osism-" + string(q)
 			pub = append(pub,
-				"$JS.API.CONSUMER.CREATE."+t+"."+c, "$JS.API.CONSUMER.CREATE."+t+"."+c+".>",
-				"$JS.API.CONSUMER.DURABLE.CREATE."+t+"."+c, "$JS.API.CONSUMER.INFO."+t+"."+c,
+				"$JS.API.CONSUMER.CREATE."+t+"."+c+"."+osism.TaskSubject(q, ">"),
+				"$JS.API.CONSUMER.INFO."+t+"."+c,
 				"$JS.API.CONSUMER.MSG.NEXT."+t+"."+c, "$JS.ACK."+t+"."+c+".>")
 		}
 		pub = append(pub,

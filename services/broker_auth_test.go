@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/osism"
@@ -454,4 +455,220 @@ func FuzzRedactURL(f *testing.F) {
 		require.Equal(t, once, osism.RedactURL(once), "idempotent")
 		require.Equal(t, strings.Count(any, ","), strings.Count(once, ","), "as many URLs as before")
 	})
+}
+
+// rawConn connects to b with a credential and returns the connection, its
+// JetStream context and the refusals the broker reports on it.
+func rawConn(t *testing.T, b *services.Broker, opt nats.Option) (*nats.Conn, jetstream.JetStream, *permErrs) {
+	t.Helper()
+	pe := &permErrs{}
+	nc, err := nats.Connect(b.URL(), opt, pe.option(), nats.MaxReconnects(0))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return nc, js, pe
+}
+
+// refusedWithin runs a JetStream call that the broker must refuse: it
+// fails (the refused request gets no answer within a second) and the
+// broker reports a permissions violation for subject.
+func refusedWithin(t *testing.T, pe *permErrs, subject string, call func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	require.Error(t, call(ctx), "a call on %s must fail", subject)
+	osismtest.WaitFor(t, 5*time.Second, func() bool { return pe.violated(subject) }, "refusal of "+subject)
+}
+
+// Only an admin creates or changes the bus's streams and buckets: the
+// broker creates them when it starts, the other roles bind to them as they
+// are, and a client that may not create a missing one says which.
+func TestBusOnlyAdminChangesStreams(t *testing.T) {
+	t.Parallel()
+	b := roleBroker(t, &logBuf{})
+	ctx := ctxT(t, 60*time.Second)
+	creds := map[string]nats.Option{
+		"operator": nats.UserInfo("ops", opPass),
+		"reader":   nats.UserInfo("dash", readerPass),
+		"worker":   nats.Token(workerTok),
+	}
+	admin, err := b.Connect()
+	require.NoError(t, err)
+	defer admin.Close()
+	ajs, err := jetstream.New(admin)
+	require.NoError(t, err)
+	locks, err := ajs.Stream(ctx, "KV_"+osism.LockBucket)
+	require.NoError(t, err, "the broker created the bus when it started")
+	before := locks.CachedInfo().Config
+
+	for role, cred := range creds {
+		t.Run(role, func(t *testing.T) {
+			// The role binds to the bus the broker made.
+			c := dialAs(t, ctx, b.URL(), credConfig(role), &permErrs{})
+			require.NoError(t, c.Close())
+
+			_, js, pe := rawConn(t, b, cred)
+			shorter := before
+			shorter.MaxAge = time.Second // held locks would vanish
+			refusedWithin(t, pe, "$JS.API.STREAM.UPDATE.KV_"+osism.LockBucket, func(ctx context.Context) error {
+				_, err := js.UpdateStream(ctx, shorter)
+				return err
+			})
+			refusedWithin(t, pe, "$JS.API.STREAM.CREATE.EVIL", func(ctx context.Context) error {
+				_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVIL", Subjects: []string{"evil.>"}})
+				return err
+			})
+			info, err := locks.Info(ctx)
+			require.NoError(t, err)
+			require.Equal(t, before.MaxAge, info.Config.MaxAge, "the locks bucket keeps its settings")
+		})
+	}
+
+	// A missing stream: the non-admin client fails at once, naming it.
+	require.NoError(t, ajs.DeleteStream(ctx, "KV_"+osism.WorkerBucket))
+	start := time.Now()
+	cc := osism.ConnConfig{URL: b.URL(), User: "dash", Password: readerPass}
+	_, err = osism.Dial(ctx, osism.Config{Broker: cc, Tasks: osism.TaskConfig{Storage: osism.StorageMemory}}, nats.MaxReconnects(0))
+	require.ErrorIs(t, err, osism.ErrBusMissing)
+	require.ErrorContains(t, err, "KV_"+osism.WorkerBucket)
+	require.ErrorContains(t, err, "only an admin may")
+	require.Less(t, time.Since(start), 3*time.Second, "at once, not after a timeout")
+	_, err = ajs.Stream(ctx, "KV_"+osism.WorkerBucket)
+	require.ErrorIs(t, err, jetstream.ErrStreamNotFound, "and created nothing")
+}
+
+func credConfig(role string) osism.ConnConfig {
+	switch role {
+	case "operator":
+		return osism.ConnConfig{User: "ops", Password: opPass}
+	case "reader":
+		return osism.ConnConfig{User: "dash", Password: readerPass}
+	}
+	return osism.ConnConfig{Token: workerTok}
+}
+
+// A worker cannot wipe a bucket with a roll-up on a key it may write: the
+// buckets refuse roll-ups, and a lock is still released.
+func TestBucketsRefuseRollups(t *testing.T) {
+	t.Parallel()
+	b := roleBroker(t, &logBuf{})
+	ctx := ctxT(t, 60*time.Second)
+	op := dialAs(t, ctx, b.URL(), credConfig("operator"), &permErrs{})
+	worker := dialAs(t, ctx, b.URL(), credConfig("worker"), &permErrs{})
+	held, err := op.Acquire(ctx, "device-a", time.Minute, nil)
+	require.NoError(t, err)
+	res, err := op.Submit(ctx, osism.NoopArgs{Lines: 1}, &osism.SubmitOpts{Queue: osism.QueueNetBox})
+	require.NoError(t, err)
+
+	_, js, _ := rawConn(t, b, nats.Token(workerTok))
+	for _, subj := range []string{"$KV." + osism.LockBucket + ".lock.mine", "$KV." + osism.TaskBucket + ".task.mine"} {
+		for _, rollup := range []string{jetstream.MsgRollupAll, jetstream.MsgRollupSubject} {
+			m := &nats.Msg{Subject: subj, Header: nats.Header{}}
+			m.Header.Set(jetstream.MsgRollup, rollup)
+			_, err := js.PublishMsg(ctx, m)
+			require.ErrorContains(t, err, "rollup", "%s with roll-up %s", subj, rollup)
+		}
+	}
+	locks, err := worker.Locks(ctx)
+	require.NoError(t, err)
+	require.Len(t, locks, 1, "the lock stays")
+	task, err := worker.Get(ctx, res.ID)
+	require.NoError(t, err, "the task record stays")
+	require.Equal(t, osism.StateQueued, task.State)
+
+	// Release deletes by revision, which needs no roll-up.
+	require.NoError(t, held.Release(ctx))
+	locks, err = op.Locks(ctx)
+	require.NoError(t, err)
+	require.Empty(t, locks)
+	again, err := op.Acquire(ctx, "device-a", time.Minute, nil)
+	require.NoError(t, err)
+	require.NoError(t, again.Release(ctx))
+}
+
+// A bucket that an earlier version created (nats.go's CreateKeyValue,
+// which allows roll-ups) refuses them once a broker started on it.
+func TestBrokerTurnsOffRollupsOfOldBuckets(t *testing.T) {
+	t.Parallel()
+	store := t.TempDir()
+	start := func() *services.Broker {
+		b, err := services.NewBroker(services.BrokerConfig{Port: -1, StoreDir: store, Token: "admin-tok", Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, b.Start())
+		return b
+	}
+	ctx := ctxT(t, 60*time.Second)
+	b := start()
+	_, js, _ := rawConn(t, b, nats.Token("admin-tok"))
+	for _, bucket := range []string{osism.TaskBucket, osism.LockBucket, osism.WorkerBucket} {
+		require.NoError(t, js.DeleteStream(ctx, "KV_"+bucket))
+		_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 5})
+		require.NoError(t, err)
+		st, err := js.Stream(ctx, "KV_"+bucket)
+		require.NoError(t, err)
+		require.True(t, st.CachedInfo().Config.AllowRollup, "the old kind of bucket")
+	}
+	b.Shutdown()
+
+	b = start()
+	t.Cleanup(b.Shutdown)
+	_, js, _ = rawConn(t, b, nats.Token("admin-tok"))
+	for _, bucket := range []string{osism.TaskBucket, osism.LockBucket, osism.WorkerBucket} {
+		st, err := js.Stream(ctx, "KV_"+bucket)
+		require.NoError(t, err)
+		require.False(t, st.CachedInfo().Config.AllowRollup, bucket)
+	}
+}
+
+// The task stream's messages carry the arguments unmasked: readers and
+// workers cannot read them from the stream, nor open consumers on it
+// (workers have their queue's durable consumer only); an operator can
+// still cancel a queued task.
+func TestTaskMessagesHiddenFromReadersAndWorkers(t *testing.T) {
+	t.Parallel()
+	b := roleBroker(t, &logBuf{})
+	ctx := ctxT(t, 60*time.Second)
+	op := dialAs(t, ctx, b.URL(), credConfig("operator"), &permErrs{})
+	res, err := op.Submit(ctx, osism.AnsibleRunArgs{Environment: "generic", Role: "hello", Args: []string{"-e", "db_password=planted-4411"}},
+		&osism.SubmitOpts{Queue: osism.QueueNetBox})
+	require.NoError(t, err)
+	subj := osism.TaskSubject(osism.QueueNetBox, res.ID)
+
+	for _, role := range []string{"reader", "worker"} {
+		t.Run(role, func(t *testing.T) {
+			nc, js, pe := rawConn(t, b, map[string]nats.Option{"reader": nats.UserInfo("dash", readerPass), "worker": nats.Token(workerTok)}[role])
+			st, err := js.Stream(ctx, osism.TaskStream)
+			require.NoError(t, err, "the stream's info is no secret")
+			refusedWithin(t, pe, "$JS.API.STREAM.MSG.GET."+osism.TaskStream, func(ctx context.Context) error {
+				_, err := st.GetLastMsgForSubject(ctx, subj)
+				return err
+			})
+			refusedWithin(t, pe, "$JS.API.DIRECT.GET."+osism.TaskStream, func(ctx context.Context) error {
+				_, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+osism.TaskStream+"."+subj, nil)
+				return err
+			})
+			refusedWithin(t, pe, "$JS.API.CONSUMER.CREATE."+osism.TaskStream, func(ctx context.Context) error {
+				_, err := js.OrderedConsumer(ctx, osism.TaskStream, jetstream.OrderedConsumerConfig{})
+				c, err2 := js.CreateConsumer(ctx, osism.TaskStream, jetstream.ConsumerConfig{Name: "spy", FilterSubject: "osism.tasks.>"})
+				if err == nil && c != nil {
+					_, err = c.Info(ctx)
+				}
+				return errors.Join(err, err2)
+			})
+			if role == "worker" {
+				// Its queue's durable consumer, widened to every queue: refused.
+				refusedWithin(t, pe, "$JS.API.CONSUMER.CREATE."+osism.TaskStream+".osism-conductor", func(ctx context.Context) error {
+					_, err := js.CreateOrUpdateConsumer(ctx, osism.TaskStream, jetstream.ConsumerConfig{Durable: "osism-conductor",
+						FilterSubject: "osism.tasks.>", AckPolicy: jetstream.AckExplicitPolicy})
+					return err
+				})
+			}
+		})
+	}
+	require.NoError(t, op.Cancel(ctx, res.ID), "an operator still cancels a queued task")
+	task, err := op.Get(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateCancelled, task.State)
+	require.NotContains(t, string(task.Args), "planted-4411")
 }

@@ -95,6 +95,19 @@ func Start(opts *Options) (*Bus, error) {
 	b.srv = srv
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// The bus takes Tasks' settings, as a broker gives the bus its own
+	// when it starts; clients bind to it as it is.
+	nc, err := nats.Connect(b.URL(), nats.Name("osismtest provisioning"))
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("osismtest: connect: %w", err)
+	}
+	err = osism.EnsureBus(ctx, nc, tasks)
+	nc.Close()
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("osismtest: %w", err)
+	}
 	if b.Client, err = b.Dial(ctx); err != nil {
 		_ = b.Close()
 		return nil, err
