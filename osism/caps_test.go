@@ -3,6 +3,7 @@ package osism_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,4 +72,61 @@ func TestDefaultByteCaps(t *testing.T) {
 	js := bus.Client.JetStream()
 	require.Positive(t, streamMaxBytes(t, ctx, js, osism.TaskStream), "a memory bus has a cap too")
 	require.Positive(t, streamMaxBytes(t, ctx, js, osism.OutputStream))
+}
+
+// A full task-records bucket drops its oldest revisions instead of
+// refusing the final record of a task, which would leave the task to run
+// again on every redelivery.
+func TestFullRecordsBucketKeepsFinalRecords(t *testing.T) {
+	t.Parallel()
+	bus := osismtest.New(t, &osismtest.Options{Tasks: osism.TaskConfig{MaxTaskBytes: 64 << 10, AckWait: time.Second}})
+	ctx := ctxT(t, 60*time.Second)
+	var mu sync.Mutex
+	runs := map[string]int{}
+	reg := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(reg, func(_ context.Context, job *osism.Job[echoArgs]) error {
+		mu.Lock()
+		runs[job.ID]++
+		mu.Unlock()
+		return nil
+	}))
+	bus.NewRunner(t, osism.RunnerConfig{Handlers: reg, Queues: map[osism.Queue]int{"test": 1}})
+	// Each task's three records hold its 4 KiB of arguments: the bucket
+	// is full after about five tasks, the task stream after about fifteen.
+	args := echoArgs{Lines: []string{strings.Repeat("r", 4<<10)}}
+	var ids []string
+	for range 12 {
+		res, err := bus.Client.Submit(ctx, args, nil)
+		require.NoError(t, err)
+		wctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		task, err := bus.Client.Wait(wctx, res.ID)
+		cancel()
+		require.NoError(t, err, "task %d (%s) has a final record", len(ids)+1, res.ID)
+		require.Equal(t, osism.StateSucceeded, task.State)
+		ids = append(ids, res.ID)
+	}
+	st, err := bus.Client.JetStream().Stream(ctx, "KV_"+osism.TaskBucket)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	require.Greater(t, info.State.Bytes, uint64(48<<10), "the bucket was filled")
+	// Every task was acked (a task whose final record was refused is
+	// not: it runs again after the ack wait).
+	cons, err := bus.Client.JetStream().Consumer(ctx, osism.TaskStream, "osism-test")
+	require.NoError(t, err)
+	osismtest.WaitFor(t, 10*time.Second, func() bool {
+		ci, err := cons.Info(ctx)
+		return err == nil && ci.NumAckPending == 0 && ci.AckFloor.Stream >= uint64(len(ids))
+	}, "every task acked")
+	ci, err := cons.Info(ctx)
+	require.NoError(t, err)
+	require.Zero(t, ci.NumRedelivered, "no task was delivered again")
+	mu.Lock()
+	for _, id := range ids {
+		require.Equal(t, 1, runs[id], "task %s ran once", id)
+	}
+	mu.Unlock()
+	last, err := bus.Client.Get(ctx, ids[len(ids)-1])
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, last.State)
 }
