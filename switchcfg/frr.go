@@ -447,6 +447,14 @@ var frrSecretWords = map[string]bool{
 	"community": true, "area-password": true, "domain-password": true, "md5": true, "key": true,
 }
 
+// frrSecretAfter are the pairs of words after which the next word is a
+// secret: "ip rip authentication string S" (RIP's simple password) and
+// "ip nhrp authentication S" (NHRP's).
+var frrSecretAfter = map[string]bool{
+	"authentication string": true,
+	"nhrp authentication":   true,
+}
+
 // frrSecretTypes are the words between a secret word and the secret that
 // say how the secret is given.
 var frrSecretTypes = map[string]bool{
@@ -458,7 +466,9 @@ var frrSecretTypes = map[string]bool{
 // "block / line") with Masked: the word after password, secret, key-string,
 // authentication-key, community, area-password, domain-password, md5 and
 // key (not a key chain's "key 1" at the start of a line), after an
-// optional word that says the secret's kind ("7", "md5", "clear", ...).
+// optional word that says the secret's kind ("7", "md5", "clear", ...);
+// and the word after "authentication string" (RIP) and "nhrp
+// authentication" (NHRP).
 func (f *FRR) Mask(line string) string { return maskPath(line, frrMask) }
 
 func frrMask(line string) string {
@@ -467,6 +477,15 @@ func frrMask(line string) string {
 	changed := false
 	for i := 0; i < len(words); i++ {
 		w := words[i]
+		if i+1 < len(words) && i > 0 && frrSecretAfter[words[i-1]+" "+w] {
+			// "ip rip authentication string S", "ip nhrp authentication S"
+			if words[i+1] != Masked {
+				words[i+1] = Masked
+				changed = true
+			}
+			i++
+			continue
+		}
 		if !frrSecretWords[w] || i+1 >= len(words) {
 			continue
 		}

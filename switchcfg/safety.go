@@ -92,6 +92,21 @@ func maskLine(dialect Dialect, line string) string {
 	return line
 }
 
+// maskText masks each line of a switch's output (what a failed command
+// printed, which may be part of its configuration) with dialect's Masker;
+// without a Masker the text is not quoted at all, only its size.
+func maskText(dialect Dialect, text string) string {
+	m, ok := dialect.(Masker)
+	if !ok {
+		return fmt.Sprintf("(%d bytes of output, not quoted: no masker for the dialect)", len(text))
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		lines[i] = m.Mask(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // maskPath masks each part of a report entry "block / sub-block / line".
 func maskPath(entry string, mask func(string) string) string {
 	parts := strings.Split(entry, " / ")

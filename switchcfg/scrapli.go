@@ -12,6 +12,7 @@ import (
 	"github.com/scrapli/scrapligo/driver/opoptions"
 	"github.com/scrapli/scrapligo/driver/options"
 	"github.com/scrapli/scrapligo/platform"
+	"github.com/scrapli/scrapligo/response"
 	"github.com/scrapli/scrapligo/util"
 )
 
@@ -121,7 +122,7 @@ func (s *scrapliSession) RunningConfig(ctx context.Context) ([]byte, error) {
 			return err
 		}
 		if r.Failed != nil {
-			return fmt.Errorf("%w: %s", r.Failed, strings.TrimSpace(r.Result))
+			return s.failed(r)
 		}
 		out = []byte(r.Result)
 		return nil
@@ -148,7 +149,7 @@ func (s *scrapliSession) Apply(ctx context.Context, rendered, running []byte) ([
 					return fmt.Errorf("command %d of %d %q: %s", i+1, len(cmds), maskLine(s.dialect, r.Input), maskLine(s.dialect, strings.TrimSpace(r.Result)))
 				}
 			}
-			return mr.Failed
+			return errors.New("a command failed")
 		}
 		return s.d.AcquirePriv("exec")
 	})
@@ -165,7 +166,7 @@ func (s *scrapliSession) Save(ctx context.Context) error {
 			return err
 		}
 		if r.Failed != nil {
-			return fmt.Errorf("%w: %s", r.Failed, strings.TrimSpace(r.Result))
+			return s.failed(r)
 		}
 		return nil
 	})
@@ -173,6 +174,18 @@ func (s *scrapliSession) Save(ctx context.Context) error {
 		return fmt.Errorf("switch %s: %s: %w", s.t.Switch, s.save, err)
 	}
 	return nil
+}
+
+// failed is the error of a command the switch refused. scrapligo's own
+// error (r.Failed) quotes the whole output, which may be part of the
+// configuration, so it is not used: the output is quoted with the lines
+// that hold secrets masked.
+func (s *scrapliSession) failed(r *response.Response) error {
+	matched := ""
+	if oe, ok := errors.AsType[*response.OperationError](r.Failed); ok {
+		matched = oe.ErrorString
+	}
+	return fmt.Errorf("the switch answered %q: %s", matched, maskText(s.dialect, strings.TrimSpace(r.Result)))
 }
 
 func (s *scrapliSession) Close() error { return s.d.Close() }

@@ -344,7 +344,7 @@ func TestMask(t *testing.T) {
 	for in, want := range map[string]string{
 		"TACPLUS_SERVER|192.0.2.9|passkey=s3cret":      "TACPLUS_SERVER|192.0.2.9|passkey=******",
 		"RADIUS|global|auth_key=a=b":                   "RADIUS|global|auth_key=******",
-		"SNMP_COMMUNITY|public|TYPE=RO":                "SNMP_COMMUNITY|public|TYPE=RO",
+		"SNMP_COMMUNITY|public|TYPE=RO":                "SNMP_COMMUNITY|******|TYPE=RO",
 		"BGP_NEIGHBOR|10.0.0.1|password=x":             "BGP_NEIGHBOR|10.0.0.1|password=******",
 		"PORT|Ethernet0|mtu=9100":                      "PORT|Ethernet0|mtu=9100",
 		"DEVICE_METADATA|localhost":                    "DEVICE_METADATA|localhost",

@@ -263,7 +263,8 @@ func (s *sonicSession) RunningConfig(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if !json.Valid(out) {
-		return nil, fmt.Errorf("switch %s: %s: output is not JSON: %s", s.name, sonicShowRunning, sonicBound(out))
+		// The output is the configuration, secrets and all: it is not quoted.
+		return nil, fmt.Errorf("switch %s: %s: output is not JSON (%d bytes; not quoted, since a configuration holds secrets)", s.name, sonicShowRunning, len(out))
 	}
 	return out, nil
 }
@@ -356,11 +357,13 @@ func (s *sonicSession) run(ctx context.Context, op, cmd string, stdin []byte) ([
 		if r.err == nil {
 			return r.stdout, nil
 		}
+		// What a failed command printed may quote the configuration.
+		output := sonicBound([]byte(sonicMaskJSON(string(r.output))))
 		if ee, ok := errors.AsType[*ssh.ExitError](r.err); ok {
-			return nil, &sonicExitError{name: s.name, op: op, status: ee.ExitStatus(), output: sonicBound(r.output), err: ee}
+			return nil, &sonicExitError{name: s.name, op: op, status: ee.ExitStatus(), output: output, err: ee}
 		}
 		if _, ok := errors.AsType[*ssh.ExitMissingError](r.err); ok {
-			return nil, fmt.Errorf("switch %s: %s: ended without an exit status: %s", s.name, op, sonicBound(r.output))
+			return nil, fmt.Errorf("switch %s: %s: ended without an exit status: %s", s.name, op, output)
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("switch %s: %s: %w", s.name, op, context.Cause(ctx))
@@ -598,20 +601,69 @@ func sonicKind(v any) string {
 // sonicSecretField matches the config_db fields that hold secrets.
 var sonicSecretField = regexp.MustCompile(`(?i)pass|secret|key|token|community`)
 
-// Mask replaces the value of a report entry "TABLE|key|field=value" with
-// Masked when the field's name says it holds a secret (passkey, password,
-// secret, auth_key, token, community, ...).
+// sonicSecretKeyTables are the tables whose keys are secrets: an SNMP
+// community is the key of its entry in SNMP_COMMUNITY.
+var sonicSecretKeyTables = []string{"SNMP_COMMUNITY"}
+
+// sonicFieldStart finds "|field=" in a report entry.
+var sonicFieldStart = regexp.MustCompile(`\|([A-Za-z0-9_.@-]+)=`)
+
+// Mask replaces the secrets of a report entry "TABLE|key|field=value" (or
+// of a sentence that quotes one) with Masked: the value of every field
+// whose name says it holds a secret (passkey, password, secret, auth_key,
+// token, community, ...), and the key of a table whose keys are secrets
+// (SNMP_COMMUNITY|<community>). A key may hold "|" and "=" itself, so
+// each "|name=" is looked at, and once a secret field is found the rest of
+// the line is masked.
 func (SONiCDialect) Mask(line string) string {
-	head, value, ok := strings.Cut(line, "=")
-	if !ok {
-		return line
+	for _, table := range sonicSecretKeyTables {
+		line = sonicMaskKeys(line, table+"|")
 	}
-	field := head
-	if i := strings.LastIndexByte(head, '|'); i >= 0 {
-		field = head[i+1:]
+	for _, m := range sonicFieldStart.FindAllStringSubmatchIndex(line, -1) {
+		if sonicSecretField.MatchString(line[m[2]:m[3]]) {
+			if line[m[1]:] == Masked {
+				return line
+			}
+			return line[:m[1]] + Masked
+		}
 	}
-	if !sonicSecretField.MatchString(field) || value == Masked {
-		return line
-	}
-	return head + "=" + Masked
+	return line
 }
+
+// sonicMaskKeys masks the key after each prefix ("SNMP_COMMUNITY|") in
+// line: up to the "|field=" that follows it, or the end of the line.
+func sonicMaskKeys(line, prefix string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(line, prefix)
+		if i < 0 {
+			b.WriteString(line)
+			return b.String()
+		}
+		b.WriteString(line[:i+len(prefix)])
+		rest := line[i+len(prefix):]
+		end := len(rest)
+		if m := sonicFieldStart.FindAllStringIndex(rest, -1); len(m) > 0 {
+			end = m[len(m)-1][0]
+		}
+		if end > 0 {
+			b.WriteString(Masked)
+		}
+		line = rest[end:]
+	}
+}
+
+// sonicMaskJSON masks, in command output that may quote config_db JSON,
+// the value of each field whose name says it holds a secret, and the keys
+// of SNMP_COMMUNITY.
+func sonicMaskJSON(out string) string {
+	out = sonicJSONSecret.ReplaceAllString(out, `$1"`+Masked+`"`)
+	if i := strings.Index(out, `"SNMP_COMMUNITY"`); i >= 0 {
+		// Every community is a key of the table's object: cut it all.
+		out = out[:i] + `"SNMP_COMMUNITY": ` + Masked
+	}
+	return out
+}
+
+// sonicJSONSecret matches "secret_field": "value" in JSON text.
+var sonicJSONSecret = regexp.MustCompile(`("[^"]*(?i:pass|secret|key|token|community)[^"]*"\s*:\s*)"(?:[^"\\]|\\.)*"`)
