@@ -3,7 +3,9 @@ package ansible_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/ansible"
+	"github.com/osism/go-osism/internal/testenv"
 )
 
 func TestMaskArgs(t *testing.T) {
@@ -173,4 +176,164 @@ func writeScript(t *testing.T, body string) string {
 	p := filepath.Join(t.TempDir(), "fake-playbook")
 	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
 	return p
+}
+
+// hostileExtraVars are ways to hand ansible-playbook a secret extra-var
+// that a masker reading -e naively lets through. Each plants s3cr3t.
+var hostileExtraVars = []struct {
+	name string
+	args []string
+	want []string
+}{
+	{"-e=", []string{"-e=password=s3cr3t"}, []string{"-e=password=******"}},
+	{"short flags ending in e", []string{"-Je", "password=s3cr3t"}, []string{"-Je", "password=******"}},
+	{"check and diff before e", []string{"-CDe", "token=s3cr3t"}, []string{"-CDe", "token=******"}},
+	{"short flags, e and =", []string{"-vvve=token=s3cr3t"}, []string{"-vvve=token=******"}},
+	{"short flags before a document", []string{"-Ce", `{"db": {"token": "s3cr3t"}}`}, []string{"-Ce", `{"db":{"token":"******"}}`}},
+	{"--extra-vars=", []string{"--extra-vars=password=s3cr3t"}, []string{"--extra-vars=password=******"}},
+	{"abbreviated --extra-vars=", []string{"--extra-v=api_key=s3cr3t"}, []string{"--extra-v=api_key=******"}},
+	{"a leading space before @", []string{"-e", " @vars.yml password=s3cr3t"}, []string{"-e", "@vars.yml password=******"}},
+	{"an escaped space", []string{"-e", `x=\ password=s3cr3t`}, []string{"-e", `x=\ password=******`}},
+	{"an escaped key", []string{"-e", `pass\x77ord=s3cr3t`}, []string{"-e", "******"}},
+	{"a unicode-escaped key", []string{"-e", `p\u0061ssword=s3cr3t`}, []string{"-e", "******"}},
+	{"an escaped quote in the key", []string{"-e", `\"password=s3cr3t`}, []string{"-e", "******"}},
+	{"a tab inside the value", []string{"-e", "token=s3cr3t\tmore=x"}, []string{"-e", "token=******"}},
+	{"a tab after the key", []string{"-e", "token\t=s3cr3t"}, []string{"-e", "token\t=******"}},
+	{"a newline between pairs", []string{"-e", "x=1\npassword=s3cr3t"}, []string{"-e", "x=1\n password=******"}},
+	{"a quoted value with spaces", []string{"-e", `password="s3cr3t and more" x=1`}, []string{"-e", "password=****** x=1"}},
+	{"a Jinja2 value", []string{"-e", `password={{ 's3cr3t' }}`}, []string{"-e", "password=******"}},
+	{"a JSON document", []string{"-e", `{"password": "s3cr3t"}`}, []string{"-e", `{"password":"******"}`}},
+	{"a YAML flow document", []string{"-e", `{password: s3cr3t, x: 1}`}, []string{"-e", `{"password":"******","x":1}`}},
+	{"a document that does not parse", []string{"-e", `{"password": "s3cr3t"`}, []string{"-e", "******"}},
+	{"quotes that do not parse", []string{"-e", `password='s3cr3t`}, []string{"-e", "******"}},
+	{"a leading = before the key", []string{"-e", "=password=s3cr3t"}, []string{"-e", "=password=******"}},
+	{"a file reference stays", []string{"-e", "@/srv/password=s3cr3t.yml"}, []string{"-e", "@/srv/password=s3cr3t.yml"}},
+	{"--extra-vars=@file stays", []string{"--extra-vars=@token.yml"}, []string{"--extra-vars=@token.yml"}},
+}
+
+func TestMaskArgsHostile(t *testing.T) {
+	t.Parallel()
+	for _, tc := range hostileExtraVars {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := ansible.MaskArgs(tc.args, nil)
+			require.Equal(t, tc.want, got)
+			require.Equal(t, got, ansible.MaskArgs(got, nil), "masking is idempotent")
+		})
+	}
+}
+
+// ansibleSecrets asks ansible itself (its argument parser, parse_kv and
+// YAML loader) which values it loads under a key that pattern matches,
+// for each argument list; nil where ansible-playbook refuses the list.
+func ansibleSecrets(t *testing.T, argvs [][]string, pattern *regexp.Regexp) [][]string {
+	t.Helper()
+	playbook := testenv.AnsiblePlaybook(t)
+	data, err := os.ReadFile(playbook)
+	require.NoError(t, err)
+	line, _, _ := strings.Cut(string(data), "\n")
+	python := strings.Fields(strings.TrimPrefix(line, "#!"))
+	require.NotEmpty(t, python, "the interpreter of %s", playbook)
+	in, err := json.Marshal(argvs)
+	require.NoError(t, err)
+	cmd := exec.Command(python[0], append(python[1:], "testdata/ansible_extra_vars.py")...)
+	cmd.Stdin = strings.NewReader(string(in))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	var pairs [][][2]string
+	require.NoError(t, json.Unmarshal(out, &pairs))
+	secrets := make([][]string, len(pairs))
+	for i, ps := range pairs {
+		if ps == nil {
+			continue
+		}
+		secrets[i] = []string{}
+		for _, p := range ps {
+			if pattern.MatchString(p[0]) {
+				secrets[i] = append(secrets[i], p[1])
+			}
+		}
+	}
+	return secrets
+}
+
+// Ansible itself is the reference: every value it loads under a secret
+// key, from each hostile form, is gone from the masked arguments.
+func TestMaskArgsAgainstAnsible(t *testing.T) {
+	t.Parallel()
+	argvs := make([][]string, len(hostileExtraVars))
+	for i, tc := range hostileExtraVars {
+		argvs[i] = tc.args
+	}
+	secrets := ansibleSecrets(t, argvs, regexp.MustCompile(ansible.DefaultSecretPattern))
+	for i, tc := range hostileExtraVars {
+		masked := strings.Join(ansible.MaskArgs(tc.args, nil), " ")
+		if secrets[i] == nil {
+			// -J (--ask-vault-password) is newer than some ansible-core.
+			t.Logf("%s: this ansible-playbook refuses %q", tc.name, tc.args)
+			continue
+		}
+		if !strings.Contains(tc.name, "stays") && !strings.Contains(tc.name, "not parse") {
+			require.NotEmpty(t, secrets[i], "%s: ansible loads a secret from %q", tc.name, tc.args)
+		}
+		for _, s := range secrets[i] {
+			if len(s) >= 4 {
+				require.NotContains(t, masked, s, "%s: %q", tc.name, tc.args)
+			}
+		}
+	}
+}
+
+// secretForms are the ways FuzzMaskExtraVars hands the option and a
+// secret key to ansible-playbook; %s is where the pair goes.
+var secretForms = []struct{ opt, key string }{
+	{"-e", "password"}, {"-e=", "db_secret"}, {"-Je", "api_token"}, {"-vvve", "KEY"}, {"--extra-vars", "ROOT_PASS"},
+	{"--extra-vars=", "token"}, {"--extra", "password\t"}, {"-CDe", "  password"}, {"-e", `pass\x77ord`}, {"-e", `p\u0061ssword`},
+}
+
+// FuzzMaskExtraVars: a secret value planted after a secret-looking key,
+// in any of the forms ansible-playbook reads, with fuzzed text before and
+// after the pair, never survives masking; masking keeps the number of
+// arguments and never panics.
+func FuzzMaskExtraVars(f *testing.F) {
+	f.Add(uint8(0), "x=1", "hunter2", "y=2")
+	f.Add(uint8(2), "", "s3cr3t", "")
+	f.Add(uint8(8), `x=\`, "a b", "\t")
+	f.Add(uint8(4), " @f", "v", "{{ x }}")
+	f.Fuzz(func(t *testing.T, form uint8, before, value, after string) {
+		fm := secretForms[int(form)%len(secretForms)]
+		// The planted value: a token of its own that nothing else in the
+		// arguments contains.
+		secret := fmt.Sprintf("Zq%xQz", value)
+		for _, sep := range []string{" ", "\n"} {
+			kv := fm.key + "=" + secret
+			pair := strings.TrimLeft(before, " \n\t") + sep + kv + sep + strings.TrimRight(after, " \n\t")
+			if strings.ContainsAny(before+after, `'"{}#%\`) || strings.HasPrefix(pair, "@") || strings.HasPrefix(pair, "[") {
+				// Quotes, Jinja2 and escapes around the pair may make it
+				// part of another key's value, and @ or [ first make the
+				// value a file name or a document; the pair alone then.
+				pair = kv
+			}
+			var args []string
+			if strings.HasSuffix(fm.opt, "=") || fm.opt == "-vvve" {
+				args = []string{fm.opt + pair}
+			} else {
+				args = []string{fm.opt, pair}
+			}
+			got := ansible.MaskArgs(args, nil)
+			require.Len(t, got, len(args))
+			for _, a := range got {
+				require.NotContains(t, a, secret, "%q", args)
+			}
+			if strings.Contains(fm.key, `\`) {
+				continue // in a document the escape is the key's text
+			}
+			doc := jsonDoc(t, strings.TrimSpace(fm.key), secret)
+			for _, a := range ansible.MaskArgs([]string{"-e", doc, "--extra-vars=" + doc}, nil) {
+				require.NotContains(t, a, secret, "%q", doc)
+			}
+		}
+	})
 }
