@@ -1,11 +1,13 @@
 package switchcfg
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -69,20 +71,141 @@ type Credentials struct {
 	Switches map[string]TargetSpec `yaml:"switches"`
 }
 
-// LoadCredentials reads a secrets file; unknown keys are errors.
+// LoadCredentials reads a secrets file; unknown keys are errors. An error
+// names the file, the line and, for an unknown key, the key, and never
+// quotes a value: a password typed in the wrong place must not reach a log
+// (the YAML library's own errors quote the value they could not take).
 func LoadCredentials(path string) (*Credentials, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("switch credentials: %w", err)
 	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	var c Credentials
-	if err := dec.Decode(&c); err != nil {
+	c, err := parseCredentials(b)
+	if err != nil {
 		return nil, fmt.Errorf("switch credentials %s: %w", path, err)
 	}
+	return c, nil
+}
+
+// parseCredentials checks the secrets file's structure itself, key by
+// key, and decodes it only when it fits.
+func parseCredentials(b []byte) (*Credentials, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, yamlSyntaxError(err)
+	}
+	var c Credentials
+	if len(doc.Content) == 0 {
+		return nil, errors.New("the file is empty; want a mapping with defaults and switches")
+	}
+	root := doc.Content[0]
+	if err := checkMapping(root, "the file", func(key, value *yaml.Node) error {
+		switch key.Value {
+		case "defaults":
+			return checkTargetSpec(value, "defaults")
+		case "switches":
+			return checkMapping(value, "switches", func(name, spec *yaml.Node) error {
+				return checkTargetSpec(spec, "switches."+name.Value)
+			})
+		}
+		return unknownKey(key, "the file", "defaults", "switches")
+	}); err != nil {
+		return nil, err
+	}
+	if err := root.Decode(&c); err != nil {
+		// The checks above should have caught it; still, no value.
+		return nil, fmt.Errorf("line %d: the file does not fit the secrets file's structure", root.Line)
+	}
 	return &c, nil
+}
+
+// yamlSyntaxError is a YAML syntax error by line, without the library's
+// message when it quotes the input.
+func yamlSyntaxError(err error) error {
+	line, msg := 0, ""
+	if le, ok := errors.AsType[*yaml.LoadError](err); ok {
+		line, msg = le.Mark.Line, le.Message
+	} else if les, ok := errors.AsType[*yaml.LoadErrors](err); ok && len(les.Errors) > 0 {
+		line, msg = les.Errors[0].Mark.Line, les.Errors[0].Message
+	}
+	if msg == "" || strings.ContainsAny(msg, "'\"`") {
+		msg = "not valid YAML"
+	} else {
+		msg = "not valid YAML: " + msg
+	}
+	if line > 0 {
+		return fmt.Errorf("line %d: %s", line, msg)
+	}
+	return errors.New(msg)
+}
+
+// checkMapping runs f for each key and value of n, which must be a
+// mapping of plain keys; what names n in errors.
+func checkMapping(n *yaml.Node, what string, f func(key, value *yaml.Node) error) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: %s: want a mapping", n.Line, what)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		if key.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: %s: want a plain key", key.Line, what)
+		}
+		if err := f(key, value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// targetSpecFields are TargetSpec's YAML keys and their types.
+var targetSpecFields = func() map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	t := reflect.TypeFor[TargetSpec]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			out[name] = t.Field(i).Type
+		}
+	}
+	return out
+}()
+
+// checkTargetSpec checks that n is a TargetSpec: known keys, each value
+// of its key's type.
+func checkTargetSpec(n *yaml.Node, what string) error {
+	return checkMapping(n, what, func(key, value *yaml.Node) error {
+		typ, ok := targetSpecFields[key.Value]
+		if !ok {
+			return unknownKey(key, what, slices.Sorted(maps.Keys(targetSpecFields))...)
+		}
+		if err := value.Decode(reflect.New(typ).Interface()); err != nil {
+			want := typ.String()
+			switch typ.Kind() {
+			case reflect.Int:
+				want = "a number"
+			case reflect.String:
+				want = "a string"
+			case reflect.Bool, reflect.Pointer:
+				want = "true or false"
+			}
+			if typ == reflect.TypeFor[time.Duration]() {
+				want = "a duration such as 30s"
+			}
+			return fmt.Errorf("line %d: %s.%s: want %s (the value is not quoted: it may be a secret)", value.Line, what, key.Value, want)
+		}
+		return nil
+	})
+}
+
+// unknownKey names an unknown key by name and line, and the keys
+// expected.
+func unknownKey(key *yaml.Node, what string, known ...string) error {
+	return fmt.Errorf("line %d: %s: unknown key %q; expected one of %s", key.Line, what, key.Value, strings.Join(known, ", "))
 }
 
 // ConfigContextKey is the key of a device's config context that may say

@@ -146,7 +146,7 @@ func (s *scrapliSession) Apply(ctx context.Context, rendered, running []byte) ([
 		if mr.Failed != nil {
 			for i, r := range mr.Responses {
 				if r.Failed != nil {
-					return fmt.Errorf("command %d of %d %q: %s", i+1, len(cmds), maskLine(s.dialect, r.Input), maskLine(s.dialect, strings.TrimSpace(r.Result)))
+					return fmt.Errorf("command %d of %d %q: %s", i+1, len(cmds), maskLine(s.dialect, r.Input), maskText(s.dialect, strings.TrimSpace(r.Result)))
 				}
 			}
 			return errors.New("a command failed")
