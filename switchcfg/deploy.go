@@ -136,7 +136,17 @@ func (d *Deployer) Generate(ctx context.Context, switches ...string) ([]Generate
 	return d.render.Do(ctx, switches...)
 }
 
+// generateRound renders switches under their locks, held from before the
+// NetBox read to after the commit: a render that read NetBox earlier can
+// then never be committed on top of one that read it later (by this
+// process or another with the same Locker), which would undo a device's
+// change on the switch.
 func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[string]GenerateResult, error) {
+	held, release, err := d.lockSwitches(ctx, switches)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	cs, err := d.Renderer.Contexts(ctx, switches...)
 	if err != nil {
 		return nil, err
@@ -150,6 +160,9 @@ func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[st
 		if err != nil {
 			return nil, err
 		}
+		if err := held(r.Switch); err != nil {
+			return nil, fmt.Errorf("render %s: nothing committed: %w", r.Switch, err)
+		}
 		rev, changed, err := d.Repo.Commit(r.Switch, r.Config, "render "+r.Switch+" from NetBox")
 		if err != nil {
 			return nil, err
@@ -157,6 +170,44 @@ func (d *Deployer) generateRound(ctx context.Context, switches []string) (map[st
 		out[r.Switch] = GenerateResult{Switch: r.Switch, Rev: rev, Changed: changed}
 	}
 	return out, nil
+}
+
+// lockSwitches takes the locks of switches, in sorted order (so that two
+// rounds never wait for each other), waiting for each until ctx ends.
+// held says whether the lock of one of them is still held (a
+// *LockLostError when not); release frees them all. Without a Locker
+// nothing is locked.
+func (d *Deployer) lockSwitches(ctx context.Context, switches []string) (held func(sw string) error, release func(), err error) {
+	leases := map[string]statemachine.Lease{}
+	release = func() {
+		for _, l := range leases {
+			_ = l.Release(context.WithoutCancel(ctx))
+		}
+	}
+	held = func(sw string) error {
+		if l := leases[sw]; l != nil && l.Lost() != nil {
+			select {
+			case <-l.Lost():
+				return &LockLostError{Switch: sw}
+			default:
+			}
+		}
+		return nil
+	}
+	if d.Locker == nil {
+		return held, release, nil
+	}
+	sorted := slices.Clone(switches)
+	slices.Sort(sorted)
+	for _, sw := range slices.Compact(sorted) {
+		lease, err := statemachine.AcquireWait(ctx, d.Locker, SwitchLockKey(sw), nil)
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("render switch %s: %w", sw, err)
+		}
+		leases[sw] = lease
+	}
+	return held, release, nil
 }
 
 // SwitchesOf returns the managed switches device's cables reach, sorted.
