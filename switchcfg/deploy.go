@@ -417,7 +417,7 @@ func (d *Deployer) openLocked(ctx context.Context, sw string) (context.Context, 
 		unlock()
 		return nil, nil, nil, nil, nil, lostOr(ctx, err)
 	}
-	running, err := s.RunningConfig(ctx)
+	running, err := d.readRunning(ctx, s, dialect, sw)
 	if err != nil {
 		release()
 		unlock()
@@ -425,6 +425,42 @@ func (d *Deployer) openLocked(ctx context.Context, sw string) (context.Context, 
 	}
 	return ctx, s, dialect, running, func() { release(); unlock() }, nil
 }
+
+// readTries is how often a running configuration cut short is read.
+const readTries = 3
+
+// readRunning reads what sw runs. A read that the dialect (a [Completer])
+// finds cut short is read again, up to readTries times in all; then it
+// fails, naming the switch.
+func (d *Deployer) readRunning(ctx context.Context, s Session, dialect Dialect, sw string) ([]byte, error) {
+	c, ok := dialect.(Completer)
+	for try := 1; ; try++ {
+		running, err := s.RunningConfig(ctx)
+		if err != nil || !ok {
+			return running, err
+		}
+		cerr := c.Complete(running)
+		if cerr == nil {
+			return running, nil
+		}
+		if try == readTries {
+			return nil, fmt.Errorf("switch %s: %w: read %d times, cut short each time: %v", sw, ErrShortRead, readTries, cerr)
+		}
+		d.Logger.Warn("switch running configuration cut short: reading it again", "switch", sw, "try", try, "reason", cerr.Error())
+	}
+}
+
+// ErrShortRead is a running configuration that was cut short every time
+// it was read.
+var ErrShortRead = errors.New("running configuration cut short")
+
+// applyTries is how often a deploy sends what the switch still lacks:
+// once, and again up to twice when the read-back shows commands missing.
+const applyTries = 3
+
+// ErrNotApplied is a deploy whose read-back still differs from the
+// rendered configuration after the commands were sent applyTries times.
+var ErrNotApplied = errors.New("the switch did not take the configuration")
 
 // lostOr is the *LockLostError that ended ctx, joined to err; else err.
 func lostOr(ctx context.Context, err error) error {
@@ -462,17 +498,33 @@ func (d *Deployer) deployOne(ctx context.Context, sw string) (res DeployResult, 
 	if err := stillHeld(sctx); err != nil {
 		return res, err
 	}
-	sent, err := s.Apply(sctx, rendered, running)
-	res.Sent = maskLines(dialect, sent)
-	if err != nil {
-		return res, lostOr(sctx, err)
-	}
-	if len(sent) > 0 {
+	for try := 1; ; try++ {
+		sent, err := s.Apply(sctx, rendered, running)
+		res.Sent = append(res.Sent, maskLines(dialect, sent)...)
+		if err != nil {
+			return res, lostOr(sctx, err)
+		}
+		if len(sent) == 0 {
+			break
+		}
 		if err := s.Save(sctx); err != nil {
 			return res, lostOr(sctx, err)
 		}
-		if running, err = s.RunningConfig(sctx); err != nil {
+		if running, err = d.readRunning(sctx, s, dialect, sw); err != nil {
 			return res, lostOr(sctx, err)
+		}
+		left := dialect.Commands(rendered, running)
+		if len(left) == 0 {
+			break
+		}
+		if try == applyTries {
+			res.Report = reportOf(dialect, sw, rendered, running)
+			return res, fmt.Errorf("switch %s: %w: after sending the commands %d times, %d are still missing, first %q",
+				sw, ErrNotApplied, applyTries, len(left), maskLine(dialect, left[0]))
+		}
+		d.Logger.Warn("switch lacks commands after the deploy: sending them again", "switch", sw, "try", try, "missing", len(left))
+		if err := stillHeld(sctx); err != nil {
+			return res, err
 		}
 	}
 	res.Report = reportOf(dialect, sw, rendered, running)
@@ -485,7 +537,7 @@ func (d *Deployer) deployOne(ctx context.Context, sw string) (res DeployResult, 
 	if err := d.Repo.MarkDeployed(sw, rev); err != nil {
 		return res, err
 	}
-	d.Logger.Info("switch deployed", "switch", sw, "rev", rev, "commands", len(sent), "complies", res.Report.OK())
+	d.Logger.Info("switch deployed", "switch", sw, "rev", rev, "commands", len(res.Sent), "complies", res.Report.OK())
 	return res, nil
 }
 

@@ -1,6 +1,7 @@
 package switchcfg
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -87,6 +88,35 @@ type FRR struct {
 	// without indentation, whitespace runs as one space. Append to it to
 	// leave out more, e.g. regexp.MustCompile(`^ip route `).
 	Ignore []*regexp.Regexp
+	// EndOptional accepts a running configuration that does not end with
+	// "end". FRR's, EOS's and IOS's end with it, and one without it was
+	// cut short (see [FRR.Complete]); NX-OS's does not, and other
+	// platforms scrapligo ships are not known to.
+	EndOptional bool
+}
+
+// Completer is a Dialect that can tell a complete running configuration
+// from a read cut short (scrapligo sometimes returns before the switch
+// has printed all of it). Complete returns nil for a complete one, else
+// what is wrong.
+type Completer interface {
+	Complete(running []byte) error
+}
+
+var _ Completer = (*FRR)(nil)
+
+// Complete checks that running ends with FRR's "end" line, unless
+// EndOptional.
+func (f *FRR) Complete(running []byte) error {
+	if f.EndOptional {
+		return nil
+	}
+	text := strings.TrimRight(string(running), " \t\r\n")
+	last := text[strings.LastIndexByte(text, '\n')+1:]
+	if strings.TrimSpace(last) != "end" {
+		return fmt.Errorf("the running configuration (%d bytes) does not end with \"end\"", len(running))
+	}
+	return nil
 }
 
 // frrIgnore are the patterns of DefaultFRRIgnore.

@@ -213,6 +213,11 @@ func DriverFor(deploymentType string) (Driver, Dialect, error) {
 			save = "copy running-config startup-config"
 		}
 		d := NewFRR()
+		switch t {
+		case "arista_eos", "cisco_iosxe", "cisco_iosxr":
+		default:
+			d.EndOptional = true // not known to end with "end"
+		}
 		return Scrapli{Platform: t, Dialect: d, SaveCommand: save}, d, nil
 	}
 }

@@ -79,7 +79,8 @@ func (s *fakeSession) RunningConfig(context.Context) ([]byte, error) {
 	}
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	return bytes.Clone(s.f.running), nil
+	// As FRR prints it: ending with "end".
+	return append(bytes.Clone(s.f.running), "end\n"...), nil
 }
 
 func (s *fakeSession) Apply(_ context.Context, rendered, running []byte) ([]string, error) {
