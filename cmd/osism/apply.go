@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -172,25 +169,6 @@ func dryRun(c *cli.Context, cfg services.Config, steps []services.ApplyStep) err
 		return printJSON(c.App.Writer, all)
 	}
 	return nil
-}
-
-// interrupted ends a follow that Ctrl-C ended: the task was cancelled, or
-// the user detached.
-type interrupted struct{ detached bool }
-
-func (interrupted) Error() string { return "interrupted" }
-
-// followTask follows task id with services.FollowTask, the signals on sigs
-// as its interrupts; the error is an interrupted when the user
-// interrupted.
-func followTask(ctx context.Context, client *osism.Client, id string, w io.Writer, sigs <-chan os.Signal, embedded bool,
-	errOut io.Writer) (int, error) {
-	code, err := services.FollowTask(ctx, client, id, w, &services.FollowOpts{Interrupts: sigs, Embedded: embedded, ErrOut: errOut})
-	var intr *services.InterruptedError
-	if errors.As(err, &intr) {
-		return code, interrupted{detached: intr.Detached}
-	}
-	return code, err
 }
 
 func bifrostCommand() *cli.Command {

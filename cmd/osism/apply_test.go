@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -354,6 +356,25 @@ func TestApplyCtrlCKillsThePlaybook(t *testing.T) {
 	require.Contains(t, stderr.String(), "cancelled (exit status 130)")
 	require.Eventually(t, func() bool { return !proc.Alive(pid) }, 10*time.Second, 20*time.Millisecond,
 		"the sleep the playbook started is gone")
+}
+
+// interrupted ends a follow that Ctrl-C ended: the task was cancelled, or
+// the user detached.
+type interrupted struct{ detached bool }
+
+func (interrupted) Error() string { return "interrupted" }
+
+// followTask follows task id as osism apply and osism netbox connect DEVICE
+// do (services.FollowTask), the signals on sigs as its interrupts; the
+// error is an interrupted when the user interrupted.
+func followTask(ctx context.Context, client *osism.Client, id string, w io.Writer, sigs <-chan os.Signal, embedded bool,
+	errOut io.Writer) (int, error) {
+	code, err := services.FollowTask(ctx, client, id, w, &services.FollowOpts{Interrupts: sigs, Embedded: embedded, ErrOut: errOut})
+	var intr *services.InterruptedError
+	if errors.As(err, &intr) {
+		return code, interrupted{detached: intr.Detached}
+	}
+	return code, err
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader in different
