@@ -33,11 +33,14 @@ func (c Config) SecretRegexp() (*regexp.Regexp, error) {
 
 // MaskArgs returns a copy of the ansible-playbook arguments args in which
 // the value of every extra-var whose key matches pattern (nil:
-// DefaultSecretPattern) is Masked. It understands -e and --extra-vars
-// (also attached, -ekey=v, --extra-vars=..., abbreviated, --extra, and
-// after other short flags, -ve), values of key=value pairs (several in one
-// argument, quoted as ansible reads them) and JSON or YAML documents, whose
-// matching keys are masked at any depth. @file arguments name a file and
-// stay; a document that does not parse but mentions a matching key is
-// masked whole. args itself is not changed: what runs gets the real values.
+// DefaultSecretPattern) is Masked. It reads -e the way ansible-playbook
+// does: the option as argparse finds it (-e x, -ex, -e=x, --extra-vars x,
+// --extra-vars=x, abbreviated, and at the end of other short flags, -Je x),
+// then the value as ansible loads it: an @file reference stays; a value
+// that starts with { or [ is a YAML or JSON document whose matching keys
+// are masked at any depth; anything else is key=value pairs split as
+// ansible's split_args does, with escapes in keys decoded. Where it cannot
+// be sure (a document or pairs that do not parse, a key it cannot decode,
+// escapes in a secret pair) it masks the whole value. args itself is not
+// changed: what runs gets the real values.
 func MaskArgs(args []string, pattern *regexp.Regexp) []string { return redact.Args(args, pattern) }
