@@ -3,10 +3,12 @@ package switchcfg_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/osism/go-osism/switchcfg"
 )
@@ -75,4 +77,67 @@ switches:
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
 	_, err = switchcfg.LoadCredentials(empty)
 	require.ErrorContains(t, err, empty+": the file is empty")
+}
+
+// FuzzLoadCredentials: a secrets file, with a planted value at "@S@",
+// either loads as the YAML library would decode it (unknown keys refused)
+// or fails with an error that names the line and never quotes the
+// planted value, unless the file made it a key.
+func FuzzLoadCredentials(f *testing.F) {
+	for _, s := range []string{
+		"defaults:\n  user: osism\n  password: @S@\n",
+		"defaults:\n  port: @S@\n",
+		"switches:\n  leaf-1: {host: 192.0.2.11, password: \"@S@\"}\n",
+		"switches: @S@\n",
+		"defaults:\n\tpassword: @S@\n",
+		"defaults:\n  password: \"@S@\n",
+		"defaults: [@S@]\n",
+		"- @S@\n",
+		"defaults:\n  timeout: @S@\n  insecure_ignore_host_key: @S@\n",
+		"switches:\n  leaf-1:\n    allow_config_context_host: @S@\n",
+		"defaults: &a {password: @S@}\nswitches: {leaf-1: *a}\n",
+		"",
+	} {
+		f.Add(s)
+	}
+	const secret = "Zq7xPl4ntedW"
+	f.Fuzz(func(t *testing.T, text string) {
+		text = strings.ReplaceAll(text, "@S@", secret)
+		path := filepath.Join(t.TempDir(), "secrets.yml")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		c, err := switchcfg.LoadCredentials(path)
+		var want switchcfg.Credentials
+		dec := yaml.NewDecoder(strings.NewReader(text))
+		dec.KnownFields(true)
+		derr := dec.Decode(&want)
+		if err == nil {
+			require.NoError(t, derr, "loaded what the YAML library refuses")
+			require.Equal(t, &want, c)
+			return
+		}
+		require.Contains(t, err.Error(), path)
+		var doc yaml.Node
+		if yaml.Unmarshal([]byte(text), &doc) == nil && secretIsKey(&doc, secret) {
+			return
+		}
+		require.NotContains(t, err.Error(), secret)
+		require.NotContains(t, err.Error(), secret[:6])
+	})
+}
+
+// secretIsKey reports whether s is part of a mapping key in n.
+func secretIsKey(n *yaml.Node, s string) bool {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if strings.Contains(n.Content[i].Value, s[:6]) || secretIsKey(n.Content[i], s) {
+				return true
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if secretIsKey(c, s) {
+			return true
+		}
+	}
+	return false
 }
