@@ -23,6 +23,7 @@ func FuzzSONiC(f *testing.F) {
 	f.Add([]byte(`{"PORT":{"Ethernet0":{"mtu":"9100","speed":[1,2]}}}`), []byte(`{"PORT":{"Ethernet0":{"mtu":9100}}}`))
 	f.Add([]byte(`[]`), []byte(`null`))
 	f.Add([]byte(`{"A":{"k":{"f":{"x":1}}}}`), []byte(`{"A":1}`))
+	f.Add([]byte(`{"SNMP_COMMUNITY":{"s3cret":{"TYPE":"RO"}},"RADIUS":{"a=b|c":{"passkey":"s3cret"}}}`), []byte(`{"SNMP_COMMUNITY":{}}`))
 	var d switchcfg.SONiCDialect
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		d.Compare(a, b)
@@ -47,6 +48,9 @@ func FuzzSONiC(f *testing.F) {
 			if ok && strings.Contains(strings.ToLower(field), "pass") {
 				require.Equal(t, switchcfg.Masked, value)
 			}
+			if strings.HasPrefix(e, "SNMP_COMMUNITY|") {
+				require.True(t, strings.HasPrefix(m, "SNMP_COMMUNITY|"+switchcfg.Masked), "the community is the key: %q masked as %q", e, m)
+			}
 		}
 	})
 }
@@ -55,7 +59,8 @@ func FuzzSONiC(f *testing.F) {
 // as it is, and leaves nothing after "password".
 func FuzzFRRMask(f *testing.F) {
 	for _, s := range []string{" neighbor 192.0.2.1 password s3cret", "router bgp 1 / neighbor x password y", "key 1",
-		"snmp-server community c ro", "enable secret 5 x", "password", "ip ospf message-digest-key 1 md5 k", "interface swp1"} {
+		"snmp-server community c ro", "enable secret 5 x", "password", "ip ospf message-digest-key 1 md5 k", "interface swp1",
+		" ip rip authentication string s3cret", "interface gre1 / ip nhrp authentication s3cret", "key chain k / key 1 / key-string s"} {
 		f.Add(s)
 	}
 	frr := switchcfg.NewFRR()
@@ -65,7 +70,8 @@ func FuzzFRRMask(f *testing.F) {
 		secretWord := false
 		for _, w := range strings.Fields(line) {
 			switch w {
-			case "password", "secret", "key-string", "authentication-key", "community", "area-password", "domain-password", "md5", "key":
+			case "password", "secret", "key-string", "authentication-key", "community", "area-password", "domain-password", "md5", "key",
+				"string", "authentication": // "ip rip authentication string S", "ip nhrp authentication S"
 				secretWord = true
 			}
 		}
@@ -75,6 +81,9 @@ func FuzzFRRMask(f *testing.F) {
 		for part := range strings.SplitSeq(m, " / ") {
 			ws := strings.Fields(part)
 			for i, w := range ws {
+				if i > 0 && i+1 < len(ws) && (ws[i-1]+" "+w == "authentication string" || ws[i-1]+" "+w == "nhrp authentication") {
+					require.Equal(t, switchcfg.Masked, ws[i+1], "%q masked as %q", line, m)
+				}
 				if w == "password" && i+1 < len(ws) {
 					next := ws[i+1]
 					if i+2 < len(ws) && (next == "md5" || next == "clear" || next == "7" || next == "0") {
