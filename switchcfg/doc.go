@@ -43,7 +43,16 @@
 // Lost channel closes: it expired, or an operator broke it) cancels the
 // session's context: nothing more is sent, nothing is marked deployed, and
 // the error is a *LockLostError naming the switch (it matches
-// statemachine.ErrLockLost).
+// statemachine.ErrLockLost). A render holds the locks of its switches
+// from before it reads NetBox to after its commit, so a render that read
+// NetBox earlier is never committed over one that read it later.
+//
+// A dialect that can tell a complete running configuration from one cut
+// short implements [Completer] (FRR's ends with "end"): a read cut short
+// is read again, up to three times, then the deploy fails with
+// [ErrShortRead]. When the read-back after a deploy still lacks commands,
+// they are sent again, up to twice, with a warning; then the deploy fails
+// with [ErrNotApplied] and nothing is marked deployed.
 //
 // A panic in a render (the template engine), a deploy, a driver or a
 // session is a *PanicError of the switch that asked; the process lives
@@ -51,12 +60,16 @@
 //
 // Dialects that know which lines hold secrets implement [Masker]: the FRR
 // dialect masks the word after password, secret, key-string,
-// authentication-key, community, md5 (of message-digest-key) and key
-// (neighbor X password S, enable secret 5 S, snmp-server community S),
-// the SONiC dialect the values of fields named like pass, secret, key,
-// token or community. DeployResult.Sent, every Report a Deployer returns
-// (its String and its JSON) and the progress lines of the hooks show
-// [Masked] in their place; only the switch gets the secret.
+// authentication-key, community, md5 (of message-digest-key), key,
+// "authentication string" (RIP) and "nhrp authentication" (neighbor X
+// password S, enable secret 5 S, snmp-server community S), the SONiC
+// dialect the values of fields named like pass, secret, key, token or
+// community and the keys of SNMP_COMMUNITY (the community is the key).
+// DeployResult.Sent, every Report a Deployer returns (its String and its
+// JSON), the progress lines of the hooks and the errors that quote what a
+// switch printed (a failed read, save or load) show [Masked] in their
+// place; only the switch gets the secret. Errors of the secrets file give
+// the line and an unknown key's name, never a value.
 //
 // # Dialects and drivers
 //
@@ -209,8 +222,12 @@
 // leave the repository or break a ref ("a/b", "..", " "). A Repo is safe
 // for concurrent use by the goroutines of one process and by several
 // processes: every write (commit, rollback, tag) holds the file lock
-// .git/osism.lock (github.com/gofrs/flock) and reads HEAD anew under it.
-// Rendered configurations hold secrets, so the repository's directories
-// are 0700 and its files 0600; OpenRepo fixes the modes of an existing
-// repository.
+// .git/osism.lock (github.com/gofrs/flock) and reads HEAD anew under it;
+// OpenRepo opens or creates the repository under that lock too, so
+// processes that open a new one at once never see it half made. The
+// index, refs and config are written to a temporary file renamed into
+// place, so a process killed meanwhile leaves the old file, and an index
+// that cannot be read is rebuilt from HEAD. Rendered configurations hold
+// secrets, so the repository's directories are 0700 and its files 0600;
+// OpenRepo fixes the modes of an existing repository.
 package switchcfg
