@@ -80,6 +80,9 @@ type Config struct {
 	OnDecodeError func(*DecodeError) `yaml:"-" json:"-"`
 	// UserAgent sent with each request.
 	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty"`
+	// Secondaries are further NetBoxes that mirrored writes also go to
+	// (NETBOX_SECONDARIES); OpenSecondaries makes their clients.
+	Secondaries []SecondaryConfig `yaml:"secondaries,omitempty" json:"secondaries,omitempty"`
 }
 
 // configFields is Config without its methods, so that marshalling it does

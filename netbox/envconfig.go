@@ -18,8 +18,9 @@ const (
 
 // ApplyEnv sets the fields whose variables lookup finds (os.LookupEnv, or
 // a map of an injected environment): NETBOX_URL (else NETBOX_API),
-// NETBOX_TOKEN, NETBOX_TOKEN_FILE and NETBOX_INSECURE. A value that does not
-// parse is an error naming the variable.
+// NETBOX_TOKEN, NETBOX_TOKEN_FILE, NETBOX_INSECURE and NETBOX_SECONDARIES
+// (ParseSecondaries). A value that does not parse is an error naming the
+// variable, never quoting a token.
 func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	if v, ok := lookup(EnvURL); ok {
 		c.URL = v
@@ -38,6 +39,13 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 			return fmt.Errorf("environment %s=%q: expected true or false", EnvInsecure, v)
 		}
 		c.InsecureSkipVerify = b
+	}
+	if v, ok := lookup(EnvSecondaries); ok {
+		s, err := ParseSecondaries(v)
+		if err != nil {
+			return fmt.Errorf("environment %w", err)
+		}
+		c.Secondaries = s
 	}
 	return nil
 }
