@@ -112,7 +112,7 @@ func Dial(ctx context.Context, cfg Config, extra ...nats.Option) (*Client, error
 	}
 	nc, err := nats.Connect(cfg.Broker.URL, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("dial broker %s: %w", cfg.Broker.RedactedURL(), err)
+		return nil, fmt.Errorf("dial broker %s: %w", cfg.Broker.RedactedURL(), scrubURLs(err, cfg.Broker.URL))
 	}
 	c, err := NewClient(ctx, nc, &ClientOpts{Tasks: cfg.Tasks})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -77,13 +78,14 @@ type ConnConfig struct {
 const DefaultBrokerTokenFile = "/var/lib/osism/broker/token"
 
 // RedactedURL is URL with the user information of every URL hidden:
-// nats://user:pass@host becomes nats://user:******@host, and a token in
-// the user part (nats://token@host) becomes ******. It is what errors and
-// logs print.
+// nats://user:pass@host becomes nats://******@host, and so does a token
+// in the user part (nats://token@host). It is what errors and logs print.
 func (b ConnConfig) RedactedURL() string { return RedactURL(b.URL) }
 
 // RedactURL hides the user information of the comma-separated NATS URLs
-// in s, as [ConnConfig.RedactedURL].
+// in s, as [ConnConfig.RedactedURL]: everything from a URL's "://" (its
+// start, without a scheme) to its last "@". It works on the text alone,
+// so a URL that does not parse is redacted too.
 func RedactURL(s string) string {
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
@@ -91,19 +93,101 @@ func RedactURL(s string) string {
 		if at < 0 {
 			continue
 		}
-		start := 0
-		if j := strings.Index(p, "://"); j >= 0 && j < at {
-			start = j + 3
+		start := schemeEnd(p)
+		if start > at {
+			start = 0
 		}
-		user := p[start:at]
-		if k := strings.IndexByte(user, ':'); k >= 0 {
-			user = user[:k] + ":" + redacted
-		} else {
-			user = redacted
-		}
-		parts[i] = p[:start] + user + p[at:]
+		parts[i] = p[:start] + redacted + p[at:]
 	}
 	return strings.Join(parts, ",")
+}
+
+// schemeEnd returns the index after the "://" of a URL that begins with a
+// scheme (letters, digits, +, - and ., after a letter), else 0: a "://"
+// inside a password is no scheme.
+func schemeEnd(p string) int {
+	j := strings.Index(p, "://")
+	if j <= 0 {
+		return 0
+	}
+	scheme := strings.TrimLeft(p[:j], " \t")
+	if scheme == "" {
+		return 0
+	}
+	for k, c := range scheme {
+		letter := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !letter && (k == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return 0
+		}
+	}
+	return j + 3
+}
+
+// checkURLs checks the comma-separated broker URLs as the NATS client
+// will read them; its errors show them redacted, never quoted whole (a
+// parse error quotes the URL, password and all).
+func checkURLs(s string) error {
+	for i, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return fmt.Errorf("config broker.url: URL %d of %q is empty: expected scheme://[user:password@]host:port, comma-separated", i+1, RedactURL(s))
+		}
+		full := p
+		if !strings.Contains(p, "://") {
+			full = "nats://" + p
+		}
+		u, err := url.Parse(full)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("config broker.url: URL %d (%s) is not a valid URL: expected scheme://[user:password@]host:port", i+1, RedactURL(p))
+		}
+	}
+	return nil
+}
+
+// redactedError is an error whose text had broker URLs' user information
+// taken out; it still matches what it wraps.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// scrubURLs takes the user information of the URLs of s out of err's text.
+func scrubURLs(err error, s string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, p := range strings.Split(s, ",") {
+		at := strings.LastIndexByte(p, '@')
+		if at < 0 {
+			continue
+		}
+		start := schemeEnd(p)
+		if start > at {
+			start = 0
+		}
+		userinfo := strings.TrimLeft(p[start:at], " \t")
+		if userinfo == "" {
+			continue
+		}
+		for _, form := range []string{userinfo, url.PathEscape(userinfo), url.QueryEscape(userinfo)} {
+			if strings.Contains(msg, form) {
+				msg, changed = strings.ReplaceAll(msg, form, redacted), true
+			}
+		}
+		// A password alone, as a library may print it.
+		if k := strings.IndexByte(userinfo, ':'); k >= 0 && len(userinfo) >= k+5 && strings.Contains(msg, userinfo[k+1:]) {
+			msg, changed = strings.ReplaceAll(msg, userinfo[k+1:], redacted), true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
 }
 
 // TLSConfig names the files of a TLS connection to the broker.
@@ -242,6 +326,11 @@ func (c Config) Validate() error {
 	}
 	if n > 1 {
 		return errors.New("config broker: give one of user/password, token, token_file, nkey_seed_file or creds_file, not several")
+	}
+	if strings.TrimSpace(b.URL) != "" {
+		if err := checkURLs(b.URL); err != nil {
+			return err
+		}
 	}
 	if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
 		return errors.New("config broker.tls: cert_file and key_file must be given together")
