@@ -31,6 +31,10 @@ type Lock struct {
 	acquired time.Time
 	mu       sync.Mutex
 	revision uint64
+	// sent is when the write that stored the current revision was sent:
+	// the broker expires the lock a TTL after it stored that write, so a
+	// TTL after sent is no earlier than the expiry.
+	sent     time.Time
 	released bool
 	lost     chan struct{}
 	lostOnce sync.Once
@@ -108,7 +112,7 @@ func (c *Client) Acquire(ctx context.Context, key string, ttl time.Duration, opt
 	if err != nil {
 		return nil, fmt.Errorf("lock %q: %w", key, err)
 	}
-	return &Lock{Key: key, Owner: owner, TTL: ttl, c: c, acquired: now, revision: rev, lost: make(chan struct{})}, nil
+	return &Lock{Key: key, Owner: owner, TTL: ttl, c: c, acquired: now, sent: now, revision: rev, lost: make(chan struct{})}, nil
 }
 
 // AcquireWait is [Client.Acquire] that waits while the lock is held, with
@@ -126,7 +130,9 @@ func (l *Lock) Revision() uint64 {
 }
 
 // Lost returns a channel closed when the lock was found lost: a renewal
-// failed because the lock expired or was taken or broken.
+// failed because the lock expired or was taken or broken, or KeepAlive
+// could not renew it in time (it closes the channel before the broker
+// would expire the lock).
 func (l *Lock) Lost() <-chan struct{} { return l.lost }
 
 func (l *Lock) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
@@ -139,8 +145,8 @@ func (l *Lock) Renew(ctx context.Context) error {
 	if l.released {
 		return fmt.Errorf("renew lock %q: released", l.Key)
 	}
-	now := time.Now().UTC()
-	b, err := json.Marshal(lockValue{Owner: l.Owner, Acquired: l.acquired, Renewed: now, TTL: l.TTL})
+	now := time.Now()
+	b, err := json.Marshal(lockValue{Owner: l.Owner, Acquired: l.acquired, Renewed: now.UTC(), TTL: l.TTL})
 	if err != nil {
 		return err
 	}
@@ -155,8 +161,21 @@ func (l *Lock) Renew(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("renew lock %q: %w", l.Key, err)
 	}
-	l.revision = pa.Sequence
+	l.revision, l.sent = pa.Sequence, now
 	return nil
+}
+
+// lostMargin is how long before the broker would expire a lock that
+// could not be renewed its holder counts it as lost: the holder must stop
+// before another can take the lock.
+func lostMargin(ttl time.Duration) time.Duration { return max(ttl/5, 100*time.Millisecond) }
+
+// validUntil is when the lock counts as lost unless renewed: the TTL after
+// the last write that stored it was sent, less the margin.
+func (l *Lock) validUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent.Add(l.TTL - lostMargin(l.TTL))
 }
 
 // Release gives the lock back. It fails with ErrLockLost, and removes
@@ -181,21 +200,30 @@ func (l *Lock) Release(ctx context.Context) error {
 }
 
 // KeepAlive renews the lock at a third of its TTL until ctx ends, the lock
-// is released, or a renewal finds it lost (then Lost is closed). A renewal
-// that fails for another reason (the broker unreachable) is retried until
-// the TTL would have run out, and then the lock counts as lost.
+// is released, or it is lost (then Lost is closed): a renewal finds it
+// taken or broken, or no renewal succeeded in time. A renewal that fails
+// for another reason (the broker unreachable) is retried, each attempt
+// bounded by the lock's validity; the lock counts as lost a margin (a
+// fifth of the TTL) before the broker would expire it, so that its holder
+// stops before anyone else can take it.
 func (l *Lock) KeepAlive(ctx context.Context) {
 	every := l.TTL / 3
-	t := time.NewTicker(every)
-	defer t.Stop()
-	lastOK := time.Now()
+	next := time.NewTimer(every)
+	defer next.Stop()
+	deadline := l.validUntil()
+	expire := time.NewTimer(time.Until(deadline))
+	defer expire.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.lost:
 			return
-		case <-t.C:
+		case <-expire.C:
+			l.c.log.Warn("lock lost: not renewed in time, before the broker expires it", "key", l.Key, "ttl", l.TTL)
+			l.markLost()
+			return
+		case <-next.C:
 		}
 		l.mu.Lock()
 		released := l.released
@@ -203,23 +231,26 @@ func (l *Lock) KeepAlive(ctx context.Context) {
 		if released {
 			return
 		}
-		rctx, cancel := context.WithTimeout(ctx, every)
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		err := l.Renew(rctx)
 		cancel()
 		switch {
 		case err == nil:
-			lastOK = time.Now()
+			deadline = l.validUntil()
+			expire.Reset(time.Until(deadline))
+			next.Reset(every)
 		case errors.Is(err, ErrLockLost):
 			l.c.log.Warn("lock lost", "key", l.Key, "owner", l.Owner)
 			return
 		case ctx.Err() != nil:
 			return
-		case time.Since(lastOK) >= l.TTL:
-			l.c.log.Warn("lock lost: not renewed within its TTL", "key", l.Key, "err", err)
+		case !time.Now().Before(deadline):
+			l.c.log.Warn("lock lost: not renewed in time, before the broker expires it", "key", l.Key, "err", err)
 			l.markLost()
 			return
 		default:
 			l.c.log.Warn("lock renewal failed, retrying", "key", l.Key, "err", err)
+			next.Reset(min(every, time.Until(deadline)) / 2)
 		}
 	}
 }

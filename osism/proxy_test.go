@@ -32,6 +32,10 @@ type natsProxy struct {
 	dropProgress atomic.Bool
 	// dropped counts the messages lost.
 	dropped atomic.Int64
+	// frozen loses every frame both ways while the connections stay up:
+	// a silent partition (the client's pings go unanswered only after
+	// minutes).
+	frozen atomic.Bool
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -61,6 +65,13 @@ func (p *natsProxy) Cut() {
 	}
 	p.conns = nil
 }
+
+// Freeze loses everything both ways from now on, without closing a
+// connection; Thaw ends it.
+func (p *natsProxy) Freeze() { p.frozen.Store(true) }
+
+// Thaw lets frames through again.
+func (p *natsProxy) Thaw() { p.frozen.Store(false) }
 
 // Heal lets clients connect again.
 func (p *natsProxy) Heal() {
@@ -105,6 +116,7 @@ func (p *natsProxy) pipe(src, dst net.Conn, drop func(op, subject string, payloa
 		}
 		f := strings.Fields(string(line))
 		var payload []byte
+		frozen := p.frozen.Load()
 		if len(f) > 0 {
 			switch op := strings.ToUpper(f[0]); op {
 			case "MSG", "HMSG", "PUB", "HPUB":
@@ -116,11 +128,14 @@ func (p *natsProxy) pipe(src, dst net.Conn, drop func(op, subject string, payloa
 				if _, err := io.ReadFull(r, payload); err != nil {
 					return
 				}
-				if drop(op, f[1], payload[:n]) {
+				if frozen || drop(op, f[1], payload[:n]) {
 					p.dropped.Add(1)
 					continue
 				}
 			}
+		}
+		if frozen {
+			continue
 		}
 		if _, err := dst.Write(append(line, payload...)); err != nil {
 			return
