@@ -15,6 +15,7 @@ import (
 
 	"github.com/osism/go-osism/ansible"
 	"github.com/osism/go-osism/netbox"
+	"github.com/osism/go-osism/openstack"
 	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/switchcfg"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	// BrokerService is the server side of the broker (osism service
 	// broker); the broker section above is the client side.
 	BrokerService BrokerServiceConfig `yaml:"broker_service" json:"broker_service"`
+	// OpenStack is how the bare-metal service is reached (clouds.yaml,
+	// OS_*, or a noauth endpoint).
+	OpenStack openstack.Config `yaml:"openstack" json:"openstack"`
 }
 
 // BrokerServiceConfig is the section of the broker service: the secrets
@@ -177,7 +181,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	if v, ok := lookup(EnvBrokerClusterPassword); ok {
 		c.BrokerService.ClusterPassword = osism.Secret(v)
 	}
-	return errors.Join(c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup))
+	return errors.Join(c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
 }
 
 // Validate checks every section and names the offending field.
@@ -204,6 +208,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("fabric.desired_state_dir", c.Fabric.DesiredState.Dir),
 		slog.String("fabric.state_dir", c.Fabric.Switches.StateDir),
 		slog.String("broker_service.credentials_file", c.BrokerService.CredentialsFile),
+		slog.Any("openstack", c.OpenStack),
 	)
 }
 
