@@ -362,11 +362,13 @@ func (s *sonicSession) run(ctx context.Context, op, cmd string, stdin []byte) ([
 		if ee, ok := errors.AsType[*ssh.ExitError](r.err); ok {
 			return nil, &sonicExitError{name: s.name, op: op, status: ee.ExitStatus(), output: output, err: ee}
 		}
+		if ctx.Err() != nil {
+			// Closing the channel when ctx ended is what made the
+			// command end (without an exit status, most often).
+			return nil, fmt.Errorf("switch %s: %s: %w", s.name, op, context.Cause(ctx))
+		}
 		if _, ok := errors.AsType[*ssh.ExitMissingError](r.err); ok {
 			return nil, fmt.Errorf("switch %s: %s: ended without an exit status: %s", s.name, op, output)
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("switch %s: %s: %w", s.name, op, context.Cause(ctx))
 		}
 		return nil, fmt.Errorf("switch %s: %s: %w", s.name, op, r.err)
 	case <-ctx.Done():
