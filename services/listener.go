@@ -1,0 +1,538 @@
+package services
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/osism/go-osism/netbox"
+	"github.com/osism/go-osism/osism"
+)
+
+// ListenerOpts are what a [Listener] works with besides its section.
+type ListenerOpts struct {
+	// NetBox is the primary NetBox; required.
+	NetBox *netbox.Client
+	// Secondaries receive the same writes (netbox.OpenSecondaries).
+	Secondaries []*netbox.Secondary
+	// Bus submits the transitions (netbox.connect) and carries the
+	// events (osism.events.ironic.<event type>); required.
+	Bus *osism.Client
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Listener is the listener service (`osism service listener`): it
+// consumes Ironic's versioned notifications from RabbitMQ, mirrors the
+// nodes' provision state, power state and maintenance into the custom
+// fields of the devices named like the nodes (in the primary NetBox and
+// every secondary), submits the device transitions the events call for
+// as netbox.connect tasks, publishes every event on the bus, and
+// acknowledges a message only after all of that succeeded.
+//
+// A message that cannot be decoded goes to the dead-letter queue with the
+// reason in its headers; an event the listener does not know is
+// acknowledged and counted. Handling is idempotent: a field is written
+// only when it differs, an event already handled by this process is not
+// handled again, and a transition is submitted with a de-duplication key
+// made of the notification's id.
+type Listener struct {
+	cfg    ListenerConfig
+	url    string
+	nb     *netbox.Client
+	secs   []*netbox.Secondary
+	bus    *osism.Client
+	log    *slog.Logger
+	shards []chan job
+	done   *appliedSet
+
+	stats listenerCounters
+}
+
+// ListenerStats are the listener's counters (for /metrics, later).
+type ListenerStats struct {
+	// Received messages, decoded or not.
+	Received uint64 `json:"received"`
+	// Applied events: known events handled (NetBox written or already
+	// right, transition submitted) and acknowledged.
+	Applied uint64 `json:"applied"`
+	// Unknown events: acknowledged without effect.
+	Unknown uint64 `json:"unknown"`
+	// DeadLettered messages: undecodable, moved to the dead-letter queue.
+	DeadLettered uint64 `json:"dead_lettered"`
+	// Reconnects to RabbitMQ after a lost or failed connection.
+	Reconnects uint64 `json:"reconnects"`
+	// Writes are PATCH requests to NetBoxes; Unchanged events found every
+	// field as wanted already.
+	Writes    uint64 `json:"writes"`
+	Unchanged uint64 `json:"unchanged"`
+	// NoDevice events name a node without a device in the primary NetBox.
+	NoDevice uint64 `json:"no_device"`
+	// Submitted transitions; Duplicates are redelivered events this
+	// process had handled already.
+	Submitted  uint64 `json:"submitted"`
+	Duplicates uint64 `json:"duplicates"`
+	// Retries of a failed NetBox write or submit; Requeued messages gave
+	// up after RetryAttempts and went back to the queue.
+	Retries  uint64 `json:"retries"`
+	Requeued uint64 `json:"requeued"`
+	// Consuming tells whether the listener consumes now, since when.
+	Consuming      bool      `json:"consuming"`
+	ConsumingSince time.Time `json:"consuming_since"`
+}
+
+type listenerCounters struct {
+	received, applied, unknown, dead, reconnects, writes, unchanged, noDevice,
+	submitted, duplicates, retries, requeued atomic.Uint64
+	consumingSince atomic.Int64 // unix nanoseconds; 0: not consuming
+}
+
+// NewListener checks cfg and builds a listener; it connects to nothing
+// until Run.
+func NewListener(cfg ListenerConfig, opts ListenerOpts) (*Listener, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	u, err := cfg.amqpURL()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := amqp.ParseURI(u); err != nil {
+		// amqp's parse errors do not quote the URL; the URL holds the password.
+		return nil, fmt.Errorf("listener: RabbitMQ URL %s: %w", osism.RedactURL(u), err)
+	}
+	if opts.NetBox == nil {
+		return nil, errors.New("listener: no NetBox client (set netbox.url and a token, or NETBOX_URL and NETBOX_TOKEN)")
+	}
+	if opts.Bus == nil {
+		return nil, errors.New("listener: no bus client: the listener submits transitions and publishes events on the bus")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Listener{cfg: cfg, url: u, nb: opts.NetBox, secs: opts.Secondaries, bus: opts.Bus,
+		log: log.With("service", "listener"), done: newAppliedSet(1 << 16)}, nil
+}
+
+// Config is the listener's section with its defaults filled in.
+func (l *Listener) Config() ListenerConfig { return l.cfg }
+
+// Stats returns the counters.
+func (l *Listener) Stats() ListenerStats {
+	s := &l.stats
+	st := ListenerStats{
+		Received: s.received.Load(), Applied: s.applied.Load(), Unknown: s.unknown.Load(),
+		DeadLettered: s.dead.Load(), Reconnects: s.reconnects.Load(), Writes: s.writes.Load(),
+		Unchanged: s.unchanged.Load(), NoDevice: s.noDevice.Load(), Submitted: s.submitted.Load(),
+		Duplicates: s.duplicates.Load(), Retries: s.retries.Load(), Requeued: s.requeued.Load(),
+	}
+	if ns := s.consumingSince.Load(); ns != 0 {
+		st.Consuming, st.ConsumingSince = true, time.Unix(0, ns)
+	}
+	return st
+}
+
+// job is one decoded delivery for a shard.
+type job struct {
+	d  amqp.Delivery
+	ev IronicEvent
+}
+
+// Run consumes until ctx ends (then it returns nil). It reconnects after
+// every lost connection, with backoff and jitter between
+// ReconnectMin and ReconnectMax, and waits for the exchange to appear.
+func (l *Listener) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	l.shards = make([]chan job, l.cfg.Concurrency)
+	per := max(l.cfg.Prefetch/l.cfg.Concurrency, 1) + 1
+	for i := range l.shards {
+		l.shards[i] = make(chan job, per)
+		wg.Add(1)
+		go func(ch chan job) {
+			defer wg.Done()
+			for j := range ch {
+				l.handle(ctx, j)
+			}
+		}(l.shards[i])
+	}
+	defer func() {
+		for _, ch := range l.shards {
+			close(ch)
+		}
+		wg.Wait()
+	}()
+
+	attempt := 0
+	for {
+		started := time.Now()
+		err := l.session(ctx)
+		l.stats.consumingSince.Store(0)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > 10*l.cfg.ReconnectMax {
+			attempt = 0
+		}
+		wait := backoff(l.cfg.ReconnectMin, l.cfg.ReconnectMax, attempt)
+		attempt++
+		l.stats.reconnects.Add(1)
+		l.log.Warn("RabbitMQ connection lost; reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		if !sleepCtx(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// backoff is min doubled attempt times, at most max, with jitter: a
+// random duration in its upper half.
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// session is one connection: it waits for the exchange, declares and
+// binds the queues, and consumes until the connection or ctx ends.
+func (l *Listener) session(ctx context.Context) error {
+	conn, err := amqp.DialConfig(l.url, amqp.Config{
+		Heartbeat:  5 * time.Second,
+		Locale:     "en_US",
+		Dial:       amqp.DefaultDial(5 * time.Second),
+		Properties: amqp.Table{"connection_name": "osism-listener"},
+	})
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", osism.RedactURL(l.url), err)
+	}
+	defer conn.Close()
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+
+	if err := l.waitExchange(ctx, conn, closed); err != nil {
+		return err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	if _, err := ch.QueueDeclare(l.cfg.Queue, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare queue %s: %w", l.cfg.Queue, err)
+	}
+	if _, err := ch.QueueDeclare(l.cfg.DeadLetterQueue, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare dead-letter queue %s: %w", l.cfg.DeadLetterQueue, err)
+	}
+	if err := ch.QueueBind(l.cfg.Queue, l.cfg.RoutingKey, l.cfg.Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind queue %s to exchange %s (%s): %w", l.cfg.Queue, l.cfg.Exchange, l.cfg.RoutingKey, err)
+	}
+	if err := ch.Qos(l.cfg.Prefetch, 0, false); err != nil {
+		return fmt.Errorf("prefetch %d: %w", l.cfg.Prefetch, err)
+	}
+	pub, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	if err := pub.Confirm(false); err != nil {
+		return fmt.Errorf("publisher confirms: %w", err)
+	}
+	deliveries, err := ch.Consume(l.cfg.Queue, "", false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", l.cfg.Queue, err)
+	}
+	l.stats.consumingSince.Store(time.Now().UnixNano())
+	l.log.Info("consuming", "queue", l.cfg.Queue, "exchange", l.cfg.Exchange, "routing_key", l.cfg.RoutingKey)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e := <-closed:
+			if e == nil {
+				return errors.New("connection closed")
+			}
+			return e
+		case d, ok := <-deliveries:
+			if !ok {
+				return errors.New("the broker ended the consumer")
+			}
+			if err := l.dispatch(ctx, d, pub); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// waitExchange declares the exchange passive until it exists.
+func (l *Listener) waitExchange(ctx context.Context, conn *amqp.Connection, closed <-chan *amqp.Error) error {
+	for attempt := 0; ; attempt++ {
+		ch, err := conn.Channel()
+		if err != nil {
+			return fmt.Errorf("open channel: %w", err)
+		}
+		err = ch.ExchangeDeclarePassive(l.cfg.Exchange, "topic", false, false, false, false, nil)
+		if err == nil {
+			_ = ch.Close()
+			return nil
+		}
+		var ae *amqp.Error
+		if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
+			return fmt.Errorf("probe exchange %s: %w", l.cfg.Exchange, err)
+		}
+		wait := backoff(2*l.cfg.ReconnectMin, l.cfg.ExchangeProbeMax, attempt)
+		l.log.Info("exchange not there yet; probing again", "exchange", l.cfg.Exchange, "in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case e := <-closed:
+			t.Stop()
+			return fmt.Errorf("connection closed while waiting for exchange %s: %v", l.cfg.Exchange, e)
+		case <-t.C:
+		}
+	}
+}
+
+// dispatch decodes d and hands it to the shard of its node; an
+// undecodable message goes to the dead-letter queue.
+func (l *Listener) dispatch(ctx context.Context, d amqp.Delivery, pub *amqp.Channel) error {
+	l.stats.received.Add(1)
+	ev, err := DecodeIronicNotification(d.Body)
+	if err != nil {
+		var de *DecodeError
+		reason := err.Error()
+		if errors.As(err, &de) {
+			reason = de.Reason
+		}
+		return l.deadLetter(ctx, d, pub, reason)
+	}
+	key := ev.MessageID
+	if ev.Node != nil && ev.Node.Name != "" {
+		key = ev.Node.Name
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	select {
+	case l.shards[int(h.Sum32()%uint32(len(l.shards)))] <- job{d: d, ev: ev}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Headers of a dead-lettered message.
+const (
+	HeaderDeadReason     = "x-osism-dead-reason"
+	HeaderDeadExchange   = "x-osism-original-exchange"
+	HeaderDeadRoutingKey = "x-osism-original-routing-key"
+	HeaderDeadAt         = "x-osism-dead-at"
+)
+
+// deadLetter publishes d to the dead-letter queue, waits for the broker's
+// confirmation and only then acknowledges d: the message is never lost.
+func (l *Listener) deadLetter(ctx context.Context, d amqp.Delivery, pub *amqp.Channel, reason string) error {
+	h := amqp.Table{}
+	for k, v := range d.Headers {
+		h[k] = v
+	}
+	h[HeaderDeadReason] = reason
+	h[HeaderDeadExchange] = d.Exchange
+	h[HeaderDeadRoutingKey] = d.RoutingKey
+	h[HeaderDeadAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	dc, err := pub.PublishWithDeferredConfirmWithContext(pctx, "", l.cfg.DeadLetterQueue, true, false, amqp.Publishing{
+		Headers: h, ContentType: d.ContentType, ContentEncoding: d.ContentEncoding, DeliveryMode: amqp.Persistent,
+		MessageId: d.MessageId, Timestamp: d.Timestamp, Body: d.Body,
+	})
+	if err == nil {
+		var ok bool
+		ok, err = dc.WaitContext(pctx)
+		if err == nil && !ok {
+			err = errors.New("the broker refused it")
+		}
+	}
+	if err != nil {
+		_ = d.Nack(false, true)
+		return fmt.Errorf("dead-letter a message to %s: %w", l.cfg.DeadLetterQueue, err)
+	}
+	if err := d.Ack(false); err != nil {
+		return fmt.Errorf("ack a dead-lettered message: %w", err)
+	}
+	l.stats.dead.Add(1)
+	l.log.Warn("undecodable message dead-lettered", "queue", l.cfg.DeadLetterQueue, "reason", reason)
+	return nil
+}
+
+// handle applies one event, retrying in place with backoff, and acks
+// it; after RetryAttempts it requeues the message.
+func (l *Listener) handle(ctx context.Context, j job) {
+	ev := j.ev
+	fields, known := ironicFields(ev)
+	if !known || ev.Node.Name == "" {
+		l.stats.unknown.Add(1)
+		l.publish(ctx, ev)
+		_ = j.d.Ack(false)
+		return
+	}
+	if l.done.has(ev.MessageID) {
+		l.stats.duplicates.Add(1)
+		_ = j.d.Ack(false)
+		return
+	}
+	var err error
+	for attempt := 0; attempt < l.cfg.RetryAttempts; attempt++ {
+		if attempt > 0 {
+			l.stats.retries.Add(1)
+			wait := backoff(l.cfg.RetryBackoff, l.cfg.RetryMaxBackoff, attempt-1)
+			l.log.Warn("event not applied; retrying", "event", ev.EventType, "node", ev.Node.Name, "error", err, "in", wait.Round(time.Millisecond))
+			if !sleepCtx(ctx, wait) {
+				break
+			}
+		}
+		if err = l.apply(ctx, ev, fields); err == nil {
+			l.done.add(ev.MessageID)
+			l.publish(ctx, ev)
+			if aerr := j.d.Ack(false); aerr != nil {
+				// The channel is gone: the broker redelivers the message,
+				// and this process knows it handled it.
+				l.log.Debug("ack failed", "error", aerr)
+			}
+			l.stats.applied.Add(1)
+			return
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	l.stats.requeued.Add(1)
+	l.log.Error("event not applied; requeued", "event", ev.EventType, "node", ev.Node.Name, "error", err)
+	_ = j.d.Nack(false, true)
+}
+
+// apply writes the event's fields to every NetBox and submits the
+// transition it calls for.
+func (l *Listener) apply(ctx context.Context, ev IronicEvent, fields map[string]any) error {
+	name := ev.Node.Name
+	dev, err := l.nb.Device(ctx, name)
+	found := true
+	if errors.Is(err, netbox.ErrNotFound) {
+		found = false
+	} else if err != nil {
+		return fmt.Errorf("primary NetBox: %w", err)
+	}
+	if found {
+		if err := l.write(ctx, l.nb, dev, fields); err != nil {
+			return fmt.Errorf("primary NetBox: %w", err)
+		}
+	}
+	for _, s := range l.secs {
+		d, err := s.Device(ctx, name)
+		if errors.Is(err, netbox.ErrNotFound) {
+			continue
+		}
+		if err == nil {
+			err = l.write(ctx, s.Client, d, fields)
+		}
+		if err != nil {
+			return fmt.Errorf("secondary NetBox %s: %w", s.Config.Label(), err)
+		}
+	}
+	if !found {
+		l.stats.noDevice.Add(1)
+		return nil
+	}
+	rule, ok := transitionFor(l.cfg.Transitions, ev, dev.CustomFields.String(cfDeviceState))
+	if !ok || rule.State == dev.CustomFields.String(cfDeviceState) {
+		return nil
+	}
+	res, err := l.bus.Submit(ctx, osism.NetBoxConnectArgs{Device: name, State: rule.State, Collection: l.cfg.Collection},
+		&osism.SubmitOpts{DedupKey: "listener/ironic/" + ev.MessageID + "/" + rule.State})
+	if err != nil && !errors.Is(err, osism.ErrMaybeQueued) {
+		return fmt.Errorf("submit netbox.connect %s -> %s: %w", name, rule.State, err)
+	}
+	if !res.Duplicate {
+		l.stats.submitted.Add(1)
+		l.log.Info("transition submitted", "device", name, "state", rule.State, "rule", rule.Name, "event", ev.EventType, "task", res.ID)
+	}
+	return nil
+}
+
+func (l *Listener) write(ctx context.Context, c *netbox.Client, dev netbox.Device, fields map[string]any) error {
+	diff := fieldsDiff(dev.CustomFields, fields)
+	if len(diff) == 0 {
+		l.stats.unchanged.Add(1)
+		return nil
+	}
+	if err := c.UpdateDeviceCustomFields(ctx, dev.ID, diff); err != nil {
+		return err
+	}
+	l.stats.writes.Add(1)
+	return nil
+}
+
+// publish puts the event on the bus; the bus's events are at most once,
+// so a failure is logged, not retried.
+func (l *Listener) publish(ctx context.Context, ev IronicEvent) {
+	raw, err := json.Marshal(ev)
+	if err == nil {
+		err = l.bus.PublishEventID(ctx, ev.MessageID, "ironic", ev.EventType, json.RawMessage(raw))
+	}
+	if err != nil {
+		l.log.Warn("event not published on the bus", "event", ev.EventType, "error", err)
+	}
+}
+
+// appliedSet remembers the ids of the last n handled events.
+type appliedSet struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newAppliedSet(n int) *appliedSet {
+	return &appliedSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (s *appliedSet) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.ids[id]
+	return ok
+}
+
+func (s *appliedSet) add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids[id]; ok {
+		return
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.ring[s.next] = id
+	s.ids[id] = struct{}{}
+	s.next = (s.next + 1) % len(s.ring)
+}
