@@ -48,6 +48,9 @@ type Config struct {
 	// OpenStack is how the bare-metal service is reached (clouds.yaml,
 	// OS_*, or a noauth endpoint).
 	OpenStack openstack.Config `yaml:"openstack" json:"openstack"`
+	// Listener is the listener service's section (osism service
+	// listener): RabbitMQ, its queue and the transition rules.
+	Listener ListenerConfig `yaml:"listener" json:"listener"`
 }
 
 // BrokerServiceConfig is the section of the broker service: the secrets
@@ -181,6 +184,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	if v, ok := lookup(EnvBrokerClusterPassword); ok {
 		c.BrokerService.ClusterPassword = osism.Secret(v)
 	}
+	c.Listener.ApplyEnv(lookup)
 	return errors.Join(c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
 }
 
@@ -194,6 +198,9 @@ func (c Config) Validate() error {
 	}
 	if c.Fabric.Switches.MaxSessions < 0 {
 		return fmt.Errorf("config fabric.max_sessions %d: expected 0 (the default) or more", c.Fabric.Switches.MaxSessions)
+	}
+	if err := c.Listener.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

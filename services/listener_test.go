@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -307,4 +308,35 @@ func TestListenerConfig(t *testing.T) {
 			require.NotContains(t, err.Error(), "secretpw")
 		})
 	}
+}
+
+// The listener section comes from the configuration file and the
+// environment; a bad rule is an error naming it.
+func TestListenerSectionLoads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := dir + "/osism.yaml"
+	require.NoError(t, os.WriteFile(file, []byte(`
+listener:
+  queue: my-queue
+  prefetch: 64
+  transitions:
+    - {name: deployed, events: [baremetal.node.provision_set.end], to: [active], state: c}
+netbox:
+  url: https://nb.example
+  secondaries:
+    - {name: dr, url: https://nb-dr.example, token_file: /run/secrets/dr}
+`), 0o600))
+	cfg, err := services.LoadConfig(services.LoadOpts{UserPath: file, Environ: []string{"BROKER_URI=amqp://u:pw@rabbit:5672/ironic"}})
+	require.NoError(t, err)
+	require.Equal(t, "my-queue", cfg.Listener.Queue)
+	require.Equal(t, 64, cfg.Listener.Prefetch)
+	require.Equal(t, []services.ListenerTransition{{Name: "deployed", Events: []string{"baremetal.node.provision_set.end"},
+		To: []string{"active"}, State: "c"}}, cfg.Listener.Transitions)
+	require.Equal(t, osism.Secret("amqp://u:pw@rabbit:5672/ironic"), cfg.Listener.URL)
+	require.Equal(t, "dr", cfg.NetBox.Secondaries[0].Name)
+
+	require.NoError(t, os.WriteFile(file, []byte("listener:\n  transitions:\n    - {events: [x]}\n"), 0o600))
+	_, err = services.LoadConfig(services.LoadOpts{UserPath: file})
+	require.ErrorContains(t, err, "listener.transitions[0]: state")
 }
