@@ -169,3 +169,70 @@ func TestDisconnectedWorkerCancelsItsTask(t *testing.T) {
 	require.Equal(t, task.Revision, final.Revision, "the cut-off worker recorded nothing")
 	require.Equal(t, "other", final.Worker)
 }
+
+// A worker behind a silent partition (its connection looks up, nothing
+// arrives either way) stops the handler of its task before the broker
+// hands the task to another worker: its heartbeats go unconfirmed.
+func TestSilentlyPartitionedWorkerCancelsItsTask(t *testing.T) {
+	t.Parallel()
+	const ackWait = 3 * time.Second
+	bus := osismtest.New(t, &osismtest.Options{Tasks: osism.TaskConfig{AckWait: ackWait}})
+	ctx := ctxT(t, 60*time.Second)
+	proxy := newNATSProxy(t, bus.URL())
+	var cause atomic.Value
+	var cancelledAt, redeliveredAt atomic.Int64
+	var first atomic.Bool
+	cancelled := make(chan struct{})
+	ws := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(ws, func(ctx context.Context, job *osism.Job[echoArgs]) error {
+		if job.Worker != "frozen" {
+			redeliveredAt.CompareAndSwap(0, time.Now().UnixNano())
+			return job.SetResult("elsewhere")
+		}
+		if !first.CompareAndSwap(false, true) {
+			return job.SetResult("after the partition")
+		}
+		<-ctx.Done()
+		cancelledAt.Store(time.Now().UnixNano())
+		cause.Store(context.Cause(ctx))
+		close(cancelled)
+		return context.Cause(ctx)
+	}))
+	nc, err := nats.Connect(proxy.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	startRunner(t, nc, bus.Tasks, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: ws, ID: "frozen"})
+	res, err := bus.Client.Submit(ctx, echoArgs{}, nil)
+	require.NoError(t, err)
+	osismtest.WaitFor(t, 10*time.Second, func() bool {
+		task := getTask(t, bus.Client, res.ID)
+		return task.State == osism.StateRunning && task.Worker == "frozen"
+	}, "the task runs on the worker to be partitioned")
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{"test": 1}, Handlers: ws, ID: "other"})
+
+	proxy.Freeze()
+	select {
+	case <-cancelled:
+	case <-time.After(4 * ackWait):
+		t.Fatal("the handler of the partitioned worker was not cancelled")
+	}
+	require.True(t, nc.IsConnected(), "the partition is silent: the connection looks up")
+	require.True(t, errors.Is(cause.Load().(error), osism.ErrDisconnected), "cause %v", cause.Load())
+	task, err := bus.Client.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	require.Equal(t, "other", task.Worker)
+	require.NotZero(t, redeliveredAt.Load())
+	require.Less(t, cancelledAt.Load(), redeliveredAt.Load(), "the partitioned worker stopped before the task ran elsewhere")
+
+	proxy.Thaw()
+	// A task through the thawed worker's connection shows that its
+	// traffic flows again; by then it would have written anything pending.
+	next, err := bus.Client.Submit(ctx, echoArgs{}, nil)
+	require.NoError(t, err)
+	_, err = bus.Client.Wait(ctx, next.ID)
+	require.NoError(t, err)
+	final := getTask(t, bus.Client, res.ID)
+	require.Equal(t, task.Revision, final.Revision, "the partitioned worker recorded nothing")
+	require.Equal(t, "other", final.Worker)
+}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,6 +68,10 @@ type held struct {
 	id      string
 	ackWait time.Duration // the ack wait of the task's consumer
 	cancel  context.CancelCauseFunc
+	// confirmed is when the last heartbeat the broker confirmed was sent
+	// (at first, when the message arrived), in Unix nanoseconds: the
+	// broker redelivers the task an ack wait after it.
+	confirmed atomic.Int64
 }
 
 // rev is what a runner knows of a task record's revision: its updates are
@@ -480,7 +485,8 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 	case errors.Is(cause, ErrDisconnected):
 		// The broker has given the task to another worker: this run
 		// records nothing.
-		r.log.Warn("task abandoned: the worker lost the broker for longer than the ack wait", "task", id, "ack_wait", h.ackWait)
+		r.log.Warn("task abandoned: the broker has not heard from this worker for (nearly) the ack wait, and gives the task to another",
+			"task", id, "ack_wait", h.ackWait, "cause", cause)
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(taskCtx), 5*time.Second)
 		defer wcancel()
 		_, _ = out.close(wctx, 0, false)
@@ -670,6 +676,7 @@ func (r *Runner) putAsync(t *Task, last rev) (jetstream.PubAckFuture, []byte) {
 
 func (r *Runner) track(msg jetstream.Msg, q Queue) *held {
 	h := &held{msg: msg}
+	h.confirmed.Store(time.Now().UnixNano())
 	r.mu.Lock()
 	h.ackWait = r.ackWait[q]
 	r.held[h] = struct{}{}
@@ -739,7 +746,11 @@ func (r *Runner) onCancel(m *nats.Msg) {
 
 // heartbeat tells the broker, for every message held, that work is in
 // progress, so that a long task is not given to another worker. It beats
-// at a third of the shortest ack wait of the runner's consumers.
+// at a third of the shortest ack wait of the runner's consumers, and each
+// beat is a request the broker answers: a task none of whose beats was
+// confirmed for 5/6 of its ack wait (a partition that looks like a live
+// connection, say) is cancelled with [ErrDisconnected] before the broker
+// hands it to another worker.
 func (r *Runner) heartbeat(ctx context.Context) {
 	r.mu.Lock()
 	every := time.Duration(0)
@@ -752,23 +763,71 @@ func (r *Runner) heartbeat(ctx context.Context) {
 	if every <= 0 {
 		every = r.c.cfg.AckWait
 	}
-	t := time.NewTicker(every / 3)
-	defer t.Stop()
+	beat := time.NewTicker(every / 3)
+	defer beat.Stop()
+	check := time.NewTicker(every / 12)
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-check.C:
+			r.cancelUnconfirmed()
+			continue
+		case <-beat.C:
 		}
 		r.mu.Lock()
-		msgs := make([]jetstream.Msg, 0, len(r.held))
+		hs := make([]*held, 0, len(r.held))
 		for h := range r.held {
-			msgs = append(msgs, h.msg)
+			hs = append(hs, h)
 		}
 		r.mu.Unlock()
-		for _, m := range msgs {
-			_ = m.InProgress()
+		for _, h := range hs {
+			go r.beatOne(ctx, h, every/3)
 		}
+	}
+}
+
+// beatOne sends one in-progress ack for h and waits up to timeout for the
+// broker to confirm it.
+func (r *Runner) beatOne(ctx context.Context, h *held, timeout time.Duration) {
+	reply := h.msg.Reply()
+	if reply == "" {
+		return
+	}
+	sent := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := r.c.nc.RequestWithContext(bctx, reply, []byte("+WPI")); err != nil {
+		return
+	}
+	for {
+		old := h.confirmed.Load()
+		if old >= sent.UnixNano() || h.confirmed.CompareAndSwap(old, sent.UnixNano()) {
+			return
+		}
+	}
+}
+
+// cancelUnconfirmed cancels the running tasks whose last confirmed
+// heartbeat is 5/6 of their ack wait old.
+func (r *Runner) cancelUnconfirmed() {
+	now := time.Now()
+	type stale struct {
+		h   *held
+		age time.Duration
+	}
+	var cancels []stale
+	r.mu.Lock()
+	for _, h := range r.running {
+		age := now.Sub(time.Unix(0, h.confirmed.Load()))
+		if h.ackWait > 0 && h.cancel != nil && age >= h.ackWait*5/6 {
+			cancels = append(cancels, stale{h, age})
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range cancels {
+		c.h.cancel(fmt.Errorf("%w: no heartbeat confirmed for %s of an ack wait of %s", ErrDisconnected, c.age.Round(time.Millisecond), c.h.ackWait))
 	}
 }
 
