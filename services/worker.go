@@ -13,7 +13,8 @@ import (
 
 // BuiltinHandlers returns the built-in task handlers: osism.noop;
 // ansible.run, kolla.run and ceph.run with the ansible section of cfg; and
-// netbox.connect with its netbox and fabric sections.
+// netbox.connect with its netbox and fabric sections; openstack.baremetal
+// with its openstack section.
 func BuiltinHandlers(cfg Config) (*osism.Registry, error) { return builtinHandlers(cfg, false) }
 
 // builtinHandlers is BuiltinHandlers; hostLocks is registerFabric's.
@@ -23,6 +24,7 @@ func builtinHandlers(cfg Config, hostLocks bool) (*osism.Registry, error) {
 		osism.RegisterFunc(reg, noop),
 		RegisterAnsible(reg, cfg.Ansible),
 		registerFabric(reg, cfg, nil, hostLocks),
+		RegisterOpenStack(reg, cfg.OpenStack),
 	); err != nil {
 		return nil, fmt.Errorf("built-in handlers: %w", err)
 	}
