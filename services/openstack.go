@@ -252,8 +252,10 @@ func runBaremetalNode(ctx context.Context, bm *openstack.BareMetal, args osism.B
 
 // BaremetalTargets returns the nodes an operation with --all acts on:
 // deploy the available nodes, rebuild the active ones, never a node in
-// maintenance; in name order.
-func BaremetalTargets(ctx context.Context, bm *openstack.BareMetal, op osism.BaremetalOp) ([]string, error) {
+// maintenance; in name order. filter, when not nil, narrows the nodes
+// further (resource class, driver, conductor group, owner); its
+// provision state and maintenance are the operation's.
+func BaremetalTargets(ctx context.Context, bm *openstack.BareMetal, op osism.BaremetalOp, filter *openstack.ListNodesOpts) ([]string, error) {
 	var state openstack.ProvisionState
 	switch op {
 	case osism.BaremetalDeploy:
@@ -263,8 +265,13 @@ func BaremetalTargets(ctx context.Context, bm *openstack.BareMetal, op osism.Bar
 	default:
 		return nil, fmt.Errorf("baremetal %s: --all applies to deploy (available nodes) and rebuild (active nodes) only", op)
 	}
+	var o openstack.ListNodesOpts
+	if filter != nil {
+		o = *filter
+	}
 	off := false
-	ns, err := bm.Nodes(ctx, &openstack.ListNodesOpts{ProvisionState: state, Maintenance: &off})
+	o.ProvisionState, o.Maintenance = state, &off
+	ns, err := bm.Nodes(ctx, &o)
 	if err != nil {
 		return nil, err
 	}

@@ -142,11 +142,11 @@ func TestBaremetalWorker(t *testing.T) {
 		require.Equal(t, openstack.StateAvailable, got.ProvisionState, "enroll -> manageable -> available")
 	}
 
-	targets, err := services.BaremetalTargets(ctx, e.bm, osism.BaremetalDeploy)
+	targets, err := services.BaremetalTargets(ctx, e.bm, osism.BaremetalDeploy, nil)
 	require.NoError(t, err)
 	require.Contains(t, targets, n1.Name)
 	require.Contains(t, targets, n2.Name)
-	_, err = services.BaremetalTargets(ctx, e.bm, osism.BaremetalClean)
+	_, err = services.BaremetalTargets(ctx, e.bm, osism.BaremetalClean, nil)
 	require.ErrorContains(t, err, "--all applies to deploy")
 
 	steps := []struct {

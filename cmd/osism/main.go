@@ -31,6 +31,7 @@ func commands() []*cli.Command {
 		completionCommand(),
 		netboxCommand(),
 		applyCommand(),
+		baremetalCommand(),
 		bifrostCommand(),
 		workerCommand(),
 		serviceCommand(),
