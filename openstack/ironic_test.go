@@ -260,6 +260,7 @@ func TestProvisionFlow(t *testing.T) {
 		want openstack.ProvisionState
 	}{
 		{openstack.ProvisionRequest{Target: openstack.TargetManage}, openstack.StateManageable},
+		{openstack.ProvisionRequest{Target: openstack.TargetInspect}, openstack.StateManageable},
 		{openstack.ProvisionRequest{Target: openstack.TargetProvide}, openstack.StateAvailable},
 		// A config drive as Nova sends it: gzipped and base64-encoded.
 		{openstack.ProvisionRequest{Target: openstack.TargetDeploy, ConfigDrive: "H4sICDw2a2UAA2NvbmZpZ2RyaXZlAAMAAAAAAAAAAAA="}, openstack.StateActive},
@@ -302,6 +303,8 @@ func TestProvisionFlow(t *testing.T) {
 
 	require.NoError(t, bm.SetBootDevice(ctx, n.Name, openstack.BootPXE, true))
 	require.ErrorContains(t, bm.SetBootDevice(ctx, n.Name, "usb", false), `boot device "usb"`)
+	_, _, err = bm.BootDevice(ctx, n.Name)
+	require.NoError(t, err)
 
 	// Adopt: manageable -> active without a deploy.
 	_, err = bm.Provision(ctx, n.Name, openstack.ProvisionRequest{Target: openstack.TargetManage})
