@@ -66,9 +66,8 @@ func NewBareMetal(ctx context.Context, cfg Config) (*BareMetal, error) {
 	}
 	if cfg.Cloud != "" {
 		home, _ := os.UserHomeDir()
-		xdg := "" // the variables come through ApplyEnv; the default is ~/.config
 		var err error
-		if cfg, err = cfg.ResolveCloud(CloudsSearchPath(xdg, home)); err != nil {
+		if cfg, err = cfg.ResolveCloud(CloudsSearchPath(cfg.ConfigHome, home)); err != nil {
 			return nil, err
 		}
 	}

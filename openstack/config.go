@@ -85,6 +85,10 @@ type Config struct {
 	// without /v1).
 	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
 
+	// ConfigHome is $XDG_CONFIG_HOME, where clouds.yaml is looked for
+	// (openstack/clouds.yaml under it); default ~/.config.
+	ConfigHome string `yaml:"-" json:"-"`
+
 	// Timeout bounds each HTTP request; default 60s.
 	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
@@ -111,6 +115,9 @@ const (
 	// own clients also read IRONIC_URL.
 	EnvEndpoint  = "OS_ENDPOINT"
 	EnvIronicURL = "IRONIC_URL"
+	// EnvConfigHome moves the user's clouds.yaml as it moves every
+	// user configuration.
+	EnvConfigHome = "XDG_CONFIG_HOME"
 )
 
 // ApplyEnv sets the fields whose variables lookup finds (os.LookupEnv in a
@@ -127,6 +134,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 			*dst = Secret(v)
 		}
 	}
+	str(EnvConfigHome, &c.ConfigHome)
 	str(EnvCloud, &c.Cloud)
 	str(EnvCloudsFile, &c.CloudsFile)
 	str(EnvAuthURL, &c.AuthURL)

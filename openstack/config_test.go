@@ -192,6 +192,22 @@ func TestCloudsSearchPath(t *testing.T) {
 	require.ErrorContains(t, err, `openstack: cloud "appcred": no clouds.yaml in `+filepath.Join(dir, "a", "clouds.yaml"))
 }
 
+// TestCloudsYAMLConfigHome finds clouds.yaml under $XDG_CONFIG_HOME (from
+// the lookup, not the process) and reaches the real Ironic through it.
+func TestCloudsYAMLConfigHome(t *testing.T) {
+	t.Parallel()
+	url := testenv.Ironic(t)
+	home := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(home, "openstack"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(home, "openstack", "clouds.yaml"),
+		bytes.ReplaceAll([]byte(cloudsYAML), []byte("IRONIC"), []byte(url)), 0o600))
+	var c openstack.Config
+	require.NoError(t, c.ApplyEnv(env(map[string]string{"OS_CLOUD": "bifrost", "XDG_CONFIG_HOME": home})))
+	bm, err := openstack.NewBareMetal(ctxT(t), c)
+	require.NoError(t, err)
+	require.Equal(t, url+"/", bm.Endpoint())
+}
+
 // TestCloudsYAMLBifrost reaches the real Ironic through a Bifrost-style
 // clouds.yaml (auth_type none).
 func TestCloudsYAMLBifrost(t *testing.T) {
