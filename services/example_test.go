@@ -56,8 +56,8 @@ func ExampleBuiltinHandlers() {
 	fmt.Println(reg.Kinds())
 	fmt.Println(reg.Queues())
 	// Output:
-	// [ansible.run ceph.run kolla.run netbox.connect osism.noop]
-	// [ceph-ansible conductor kolla-ansible netbox osism-ansible]
+	// [ansible.run ceph.run kolla.run netbox.connect openstack.baremetal osism.noop]
+	// [ceph-ansible conductor kolla-ansible netbox openstack osism-ansible]
 }
 
 // Without a broker URL a command runs a bus of its own: an embedded
