@@ -57,7 +57,9 @@ func OpenBus(ctx context.Context, cfg Config, opts *BusOpts) (*Bus, error) {
 		}
 		return &Bus{Client: c}, nil
 	}
-	b, err := NewBroker(BrokerConfig{Name: "standalone", NoListen: true, Memory: true, Logger: log})
+	tasks := cfg.Bus.Tasks
+	tasks.Storage, tasks.Replicas = osism.StorageMemory, 1
+	b, err := NewBroker(BrokerConfig{Name: "standalone", NoListen: true, Memory: true, Logger: log, Bus: tasks})
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +74,6 @@ func OpenBus(ctx context.Context, cfg Config, opts *BusOpts) (*Bus, error) {
 	if s.nc, err = b.Connect(); err != nil {
 		return fail(fmt.Errorf("standalone: %w", err))
 	}
-	tasks := cfg.Bus.Tasks
-	tasks.Storage, tasks.Replicas = osism.StorageMemory, 1
 	if s.Client, err = osism.NewClient(ctx, s.nc, &osism.ClientOpts{Tasks: tasks, Logger: log}); err != nil {
 		return fail(fmt.Errorf("standalone: %w", err))
 	}

@@ -69,7 +69,11 @@ func run(rounds, tasks, submitters, concurrency, lines int, syncAlways, tcp, mem
 	}
 	defer os.RemoveAll(dir)
 	quiet := slog.New(slog.DiscardHandler)
-	b, err := services.NewBroker(services.BrokerConfig{Name: "busbench", Port: -1, StoreDir: dir, SyncAlways: syncAlways, Logger: quiet})
+	tcfg := osism.TaskConfig{Storage: osism.StorageFile}
+	if memory {
+		tcfg.Storage = osism.StorageMemory
+	}
+	b, err := services.NewBroker(services.BrokerConfig{Name: "busbench", Port: -1, StoreDir: dir, SyncAlways: syncAlways, Logger: quiet, Bus: tcfg})
 	if err != nil {
 		return err
 	}
@@ -88,10 +92,6 @@ func run(rounds, tasks, submitters, concurrency, lines int, syncAlways, tcp, mem
 			return nats.Connect(b.URL(), nats.Token(strings.TrimSpace(string(tok))))
 		}
 		return b.Connect()
-	}
-	tcfg := osism.TaskConfig{Storage: osism.StorageFile}
-	if memory {
-		tcfg.Storage = osism.StorageMemory
 	}
 	newClient := func() (*osism.Client, error) {
 		nc, err := connect()
