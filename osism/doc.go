@@ -21,6 +21,14 @@
 //     and so does the global hold that stops workers from starting tasks;
 //   - workers announce themselves in the KV bucket osism-workers.
 //
+// Only an admin credential creates or changes these streams and buckets:
+// a broker does it when it starts ([EnsureBus]), and a client binds to
+// the bus as it is; a client that finds the bus missing and may not create
+// it fails at once with [ErrBusMissing], naming the stream. The buckets
+// refuse roll-ups (Nats-Rollup), so a credential that may write one key
+// cannot wipe a bucket; the task records' bucket drops its oldest
+// revisions when it is full rather than refuse a final record.
+//
 // Each task runs once per submit, or says why not. Submit publishes a task
 // with its id as Nats-Msg-Id and publishes it again when the broker's
 // acknowledgement does not come (the stream's duplicate window keeps one
@@ -33,9 +41,13 @@
 // A worker heartbeats the tasks it holds at a third of the ack wait of the
 // queue's consumer (the consumer's, not the worker's own setting, so that
 // all workers of a queue agree), so a long task is not handed to another
-// worker; a worker cut off from the broker for longer than the ack wait
-// cancels its handlers with [ErrDisconnected], since the broker has handed
-// their tasks on. When a worker dies its task is delivered again, at most
+// worker. Each heartbeat is a request the broker answers; a task without a
+// confirmed heartbeat for 5/6 of the ack wait (a silent partition), or
+// whose worker was cut off from the broker for longer than the ack wait,
+// has its handler cancelled with [ErrDisconnected] before, or as soon as,
+// the broker hands the task on. A lock that [Lock.KeepAlive] could not
+// renew counts as lost ([Lock.Lost]) a fifth of its TTL before the broker
+// would expire it. When a worker dies its task is delivered again, at most
 // [TaskConfig.MaxDeliveries] times, and then recorded as failed with the
 // reason. A message the worker cannot decode, or a kind no handler knows,
 // becomes a failed task at once: it never blocks a queue. The task and
