@@ -227,6 +227,12 @@ func TestCloudsYAMLBifrost(t *testing.T) {
 // document; anything else is 404.
 func rootServer(t *testing.T, doc string) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/nodes/node-1" {
+			// Answer with the microversion the request carried.
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"uuid":"u","name":"node-1","driver":"` + r.Header.Get("X-OpenStack-Ironic-API-Version") + `"}`))
+			return
+		}
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
@@ -265,11 +271,15 @@ func TestMicroversionNegotiation(t *testing.T) {
 			require.Equal(t, tc.want, bm.Microversion())
 			require.Equal(t, tc.soft, bm.Supports(openstack.FeatureSoftPower))
 			require.EqualValues(t, 1, bm.Requests(), "negotiated once")
+			n, err := bm.Node(context.Background(), "node-1")
+			require.NoError(t, err)
+			require.Equal(t, tc.want, n.Driver, "each request carries the negotiated microversion")
+			require.EqualValues(t, 2, bm.Requests(), "still negotiated once")
 			if !tc.soft {
 				err := bm.SetPower(context.Background(), "node-1", openstack.PowerRequest{Target: openstack.PowerOff, Soft: true})
 				require.ErrorIs(t, err, openstack.ErrUnsupported)
 				require.ErrorContains(t, err, "soft power needs bare-metal API 1.27; the server speaks "+tc.want)
-				require.EqualValues(t, 1, bm.Requests(), "refused before any request")
+				require.EqualValues(t, 2, bm.Requests(), "refused before any request")
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/nodes"
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/internal/testenv"
@@ -389,4 +390,35 @@ func TestNoauthEndpoint(t *testing.T) {
 	}
 	_, err := openstack.NewBareMetal(ctxT(t), openstack.Config{Endpoint: "http://127.0.0.1:1"})
 	require.ErrorContains(t, err, "openstack: bare-metal API at http://127.0.0.1:1/")
+}
+
+// TestIronicNextLinkDropsFilters records why Nodes does not follow
+// Ironic's "next" link with gophercloud's pager: the link keeps the
+// limit and the marker but not the filters (Ironic 21.4), so a filtered
+// list read that way brings in other nodes from page two on.
+func TestIronicNextLinkDropsFilters(t *testing.T) {
+	t.Parallel()
+	bm := ironic(t)
+	ctx := ctxT(t)
+	class := uniqueName(t, "rc")
+	for i := range 3 {
+		createNode(t, bm, openstack.CreateNode{Name: uniqueName(t, string(rune('a'+i))), ResourceClass: class})
+	}
+	createNode(t, bm, openstack.CreateNode{Name: uniqueName(t, "other"), ResourceClass: class + "-other"})
+
+	pages, err := nodes.ListDetail(bm.ServiceClient(), nodes.ListOpts{ResourceClass: class, Limit: 2}).AllPages(ctx)
+	require.NoError(t, err)
+	all, err := nodes.ExtractNodes(pages)
+	require.NoError(t, err)
+	foreign := 0
+	for _, n := range all {
+		if n.ResourceClass != class {
+			foreign++
+		}
+	}
+	require.Positive(t, foreign, "gophercloud's pager, following Ironic's next link, lists nodes outside the filter")
+
+	mine, err := bm.Nodes(ctx, &openstack.ListNodesOpts{ResourceClass: class, Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, mine, 3)
 }
