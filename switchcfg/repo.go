@@ -84,10 +84,8 @@ func OpenRepo(dir string, opts ...RepoOption) (*Repo, error) {
 	if err := os.MkdirAll(dir, repoDirMode); err != nil {
 		return nil, fmt.Errorf("open state repository %s: %w", dir, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, git.GitDirName)); errors.Is(err, os.ErrNotExist) {
-		if _, err := git.PlainOpen(dir); err == nil || errors.Is(err, git.ErrIsBareRepository) {
-			return nil, fmt.Errorf("open state repository %s: a bare repository; want one with a work tree", dir)
-		}
+	if isBare(dir) {
+		return nil, fmt.Errorf("open state repository %s: a bare repository; want one with a work tree", dir)
 	}
 	lock := flock.New(filepath.Join(dir, git.GitDirName, RepoLockFile), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(repoFileMode))
 	// Open, create and repair under the lock: a process that opens the
@@ -125,6 +123,22 @@ func OpenRepo(dir string, opts ...RepoOption) (*Repo, error) {
 		o(r)
 	}
 	return r, nil
+}
+
+// isBare reports whether dir is a bare repository: HEAD and objects in
+// dir itself, and no .git. It looks only at what no process opening the
+// state repository creates, so another one creating .git meanwhile does
+// not fool it.
+func isBare(dir string) bool {
+	if _, err := os.Lstat(filepath.Join(dir, git.GitDirName)); err == nil {
+		return false
+	}
+	head, err := os.Stat(filepath.Join(dir, "HEAD"))
+	if err != nil || !head.Mode().IsRegular() {
+		return false
+	}
+	objects, err := os.Stat(filepath.Join(dir, "objects"))
+	return err == nil && objects.IsDir()
 }
 
 // storage is the repository in dir as go-git reads and writes it, through

@@ -293,3 +293,15 @@ func TestRepoOpenWaitsForTheCreator(t *testing.T) {
 	}
 	require.NoError(t, got, "OpenRepo read the repository while its creator held the lock")
 }
+
+// A bare repository is refused, and left as it was.
+func TestRepoRefusesABareRepository(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	gitCmd(t, dir, "init", "-q", "--bare")
+	_, err := switchcfg.OpenRepo(dir)
+	require.ErrorContains(t, err, "a bare repository; want one with a work tree")
+	_, err = os.Stat(filepath.Join(dir, ".git"))
+	require.ErrorIs(t, err, fs.ErrNotExist, "no .git was made in it")
+}
