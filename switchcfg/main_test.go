@@ -38,7 +38,8 @@ func TestMain(m *testing.M) {
 }
 
 // childCommit makes OSISM_REPO_COMMITS commits of switch OSISM_REPO_SWITCH
-// into the repository OSISM_REPO_DIR, tagging each deployed.
+// into the repository OSISM_REPO_DIR, tagging each deployed; the content
+// of commit i is "hostname <switch>\n! <OSISM_REPO_TAG><i>\n".
 func childCommit() error {
 	dir, sw := os.Getenv("OSISM_REPO_DIR"), os.Getenv("OSISM_REPO_SWITCH")
 	n, err := strconv.Atoi(os.Getenv("OSISM_REPO_COMMITS"))
@@ -50,7 +51,7 @@ func childCommit() error {
 		return err
 	}
 	for i := range n {
-		rev, changed, err := r.Commit(sw, fmt.Appendf(nil, "hostname %s\n! %d\n", sw, i), fmt.Sprintf("%s %d", sw, i))
+		rev, changed, err := r.Commit(sw, fmt.Appendf(nil, "hostname %s\n! %s%d\n", sw, os.Getenv("OSISM_REPO_TAG"), i), fmt.Sprintf("%s %d", sw, i))
 		if err != nil {
 			return err
 		}

@@ -96,6 +96,9 @@ func OpenRepo(dir string, opts ...RepoOption) (*Repo, error) {
 		if err := fixModes(dir); err != nil {
 			return err
 		}
+		if err := removeTempFiles(dir); err != nil {
+			return err
+		}
 		var err error
 		if repo, err = openRepo(dir); errors.Is(err, git.ErrRepositoryNotExists) {
 			repo, err = initRepo(dir)

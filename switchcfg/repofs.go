@@ -54,11 +54,15 @@ func (p privateFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File
 	return p.Filesystem.OpenFile(name, flag, perm&repoFileMode)
 }
 
-// createAtomic returns a file that is written to a temporary file in
-// name's directory and renamed to name on Close; a write that failed
-// leaves name as it was.
+// atomicTempPrefix starts the temporary files of atomic writes, in the
+// .git directory itself: a file left in refs/ by a process killed
+// meanwhile would be taken for a ref. OpenRepo removes leftovers.
+const atomicTempPrefix = "osism-tmp-"
+
+// createAtomic returns a file that is written to a temporary file and
+// renamed to name on Close; a write that failed leaves name as it was.
 func (p privateFS) createAtomic(name string) (billy.File, error) {
-	tmp, err := p.Filesystem.TempFile(filepath.Dir(name), "."+filepath.Base(name)+".tmp-")
+	tmp, err := p.Filesystem.TempFile("", atomicTempPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -175,4 +179,19 @@ func fixModes(dir string) error {
 		}
 		return nil
 	})
+}
+
+// removeTempFiles removes the temporary files that processes killed while
+// writing left in the .git directory of dir. Run it under the lock.
+func removeTempFiles(dir string) error {
+	left, err := filepath.Glob(filepath.Join(dir, ".git", atomicTempPrefix+"*"))
+	if err != nil {
+		return err
+	}
+	for _, f := range left {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", f, err)
+		}
+	}
+	return nil
 }

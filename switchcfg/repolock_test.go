@@ -1,6 +1,7 @@
 package switchcfg_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -221,7 +222,7 @@ func TestRepoWritesReplaceFiles(t *testing.T) {
 	}
 	var tmp []string
 	require.NoError(t, filepath.WalkDir(filepath.Join(dir, ".git"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.Contains(d.Name(), ".tmp-") {
+		if err == nil && strings.Contains(d.Name(), "osism-tmp-") {
 			tmp = append(tmp, p)
 		}
 		return err
@@ -304,4 +305,58 @@ func TestRepoRefusesABareRepository(t *testing.T) {
 	require.ErrorContains(t, err, "a bare repository; want one with a work tree")
 	_, err = os.Stat(filepath.Join(dir, ".git"))
 	require.ErrorIs(t, err, fs.ErrNotExist, "no .git was made in it")
+}
+
+// A process killed with SIGKILL at any point of its commits leaves a
+// repository the next process commits to: no truncated index or ref, no
+// temporary file after the next open, and git fsck is clean.
+func TestRepoSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	r, err := switchcfg.OpenRepo(dir)
+	require.NoError(t, err)
+	_, _, err = r.Commit("leaf-2", []byte("hostname leaf-2\n"), "render leaf-2")
+	require.NoError(t, err)
+	main := filepath.Join(dir, ".git", "refs", "heads", switchcfg.Branch)
+	for round := range 8 {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), childEnv+"=commit", "OSISM_REPO_DIR="+dir,
+			"OSISM_REPO_SWITCH=leaf-1", "OSISM_REPO_COMMITS=1000000", fmt.Sprintf("OSISM_REPO_TAG=round %d: ", round))
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		// Kill it after 1 to 15 commits, a different point each round.
+		want := 1 + round*2
+		seen, last := 0, ""
+		require.Eventually(t, func() bool {
+			select {
+			case <-exited:
+				return true
+			default:
+			}
+			b, _ := os.ReadFile(main)
+			if s := string(b); s != last {
+				seen, last = seen+1, s
+			}
+			return seen > want
+		}, 30*time.Second, 100*time.Microsecond, "round %d: the child commits", round)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		require.Contains(t, cmd.ProcessState.String(), "killed", "round %d: the child ended before it was killed: %s", round, out.String())
+
+		r, err := switchcfg.OpenRepo(dir)
+		require.NoError(t, err, "round %d", round)
+		_, changed, err := r.Commit("leaf-2", fmt.Appendf(nil, "hostname leaf-2\n! %d\n", round), "render leaf-2")
+		require.NoError(t, err, "round %d", round)
+		require.True(t, changed)
+		_, err = r.Show("leaf-1", "HEAD")
+		require.NoError(t, err)
+		require.Equal(t, "leaf-1.cfg\nleaf-2.cfg", gitCmd(t, dir, "ls-tree", "--name-only", "HEAD"))
+		gitCmd(t, dir, "fsck", "--strict")
+		left, err := filepath.Glob(filepath.Join(dir, ".git", "osism-tmp-*"))
+		require.NoError(t, err)
+		require.Empty(t, left, "round %d", round)
+	}
 }
