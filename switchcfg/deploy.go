@@ -450,17 +450,10 @@ func (d *Deployer) readRunning(ctx context.Context, s Session, dialect Dialect, 
 	}
 }
 
-// ErrShortRead is a running configuration that was cut short every time
-// it was read.
-var ErrShortRead = errors.New("running configuration cut short")
-
 // applyTries is how often a deploy sends what the switch still lacks:
 // once, and again up to twice when the read-back shows commands missing.
 const applyTries = 3
 
-// ErrNotApplied is a deploy whose read-back still differs from the
-// rendered configuration after the commands were sent applyTries times.
-var ErrNotApplied = errors.New("the switch did not take the configuration")
 
 // lostOr is the *LockLostError that ended ctx, joined to err; else err.
 func lostOr(ctx context.Context, err error) error {

@@ -23,6 +23,12 @@ var (
 	ErrInvalidName = errors.New("invalid switch name")
 	// ErrNotDeployed: no revision was marked deployed for the switch.
 	ErrNotDeployed = errors.New("not deployed")
+	// ErrShortRead: a switch's running configuration was cut short (the
+	// dialect's [Completer] said so) every time it was read.
+	ErrShortRead = errors.New("running configuration cut short")
+	// ErrNotApplied: after a deploy sent its commands three times, the
+	// read-back still lacked some.
+	ErrNotApplied = errors.New("the switch did not take the configuration")
 )
 
 // TemplateError is a template that could not be parsed or executed: which
