@@ -454,7 +454,6 @@ func (d *Deployer) readRunning(ctx context.Context, s Session, dialect Dialect, 
 // once, and again up to twice when the read-back shows commands missing.
 const applyTries = 3
 
-
 // lostOr is the *LockLostError that ended ctx, joined to err; else err.
 func lostOr(ctx context.Context, err error) error {
 	if lost, ok := errors.AsType[*LockLostError](context.Cause(ctx)); ok && !errors.Is(err, statemachine.ErrLockLost) {
