@@ -1,12 +1,19 @@
 package switchcfg_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/netbox"
+	"github.com/osism/go-osism/netbox/netboxtest"
 	"github.com/osism/go-osism/switchcfg"
 	"github.com/osism/go-osism/switchcfg/internal/sshtest"
 )
@@ -125,4 +132,58 @@ func TestSONiCErrorsMaskSecrets(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// Planted secrets of every kind the FRR dialect knows reach neither the
+// commands a deploy reports, nor the phase-4 reports (their String and
+// JSON), nor the logs; the switch gets them all.
+func TestDeployAndVerifyMaskEverySecretKind(t *testing.T) {
+	t.Parallel()
+	lines := []string{
+		"key chain K", " key 1", "  key-string " + planted + "-1", "exit", "exit",
+		"interface swp1", " ip rip authentication string " + planted + "-2", " ip ospf authentication-key " + planted + "-3",
+		" ip ospf message-digest-key 1 md5 " + planted + "-4", "exit",
+		"interface gre1", " ip nhrp authentication " + planted + "-5", "exit",
+		"router bgp 65101", " neighbor 192.0.2.1 remote-as 65102", " neighbor 192.0.2.1 password " + planted + "-6", "exit",
+		"snmp-server community " + planted + "-7 ro",
+	}
+	drv := &fakeDriver{running: []byte("frr defaults traditional\n")}
+	srv := netboxtest.New(t, netboxtest.WithSampleFabric())
+	nb, err := netbox.New(netbox.Config{URL: srv.URL(), Token: srv.Token()})
+	require.NoError(t, err)
+	tpl := fstest.MapFS{"default.cfg.j2": {Data: []byte("frr defaults traditional\n" + strings.Join(lines, "\n") + "\n")}}
+	r, err := switchcfg.NewRenderer(nb, switchcfg.WithTemplateFS(tpl, "test templates"))
+	require.NoError(t, err)
+	repo, err := switchcfg.OpenRepo(t.TempDir())
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	d := &switchcfg.Deployer{Renderer: r, Repo: repo, Drivers: drv.drivers, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Credentials: &switchcfg.Credentials{Defaults: switchcfg.TargetSpec{User: "u", Password: "p", InsecureIgnoreHostKey: true}}}
+	ctx := context.Background()
+	_, err = d.Generate(ctx, "leaf-1")
+	require.NoError(t, err)
+
+	dry, err := d.Deploy(ctx, []string{"leaf-1"}, &switchcfg.DeployOpts{DryRun: true})
+	require.NoError(t, err)
+	res, err := d.Deploy(ctx, []string{"leaf-1"}, nil)
+	require.NoError(t, err)
+	drv.mu.Lock()
+	sent := strings.Join(drv.sent, "\n")
+	drv.running = bytes.ReplaceAll(drv.running, []byte(planted), []byte("other-"+planted))
+	drv.mu.Unlock()
+	for i := 1; i <= 7; i++ {
+		require.Contains(t, sent, planted+"-"+strconv.Itoa(i), "the switch gets secret %d", i)
+	}
+	reports, err := d.Verify(ctx, []string{"leaf-1"}, &switchcfg.VerifyOpts{Fresh: true})
+	require.NoError(t, err)
+	require.False(t, reports[0].OK())
+	require.GreaterOrEqual(t, len(reports[0].Missing), 7, reports[0].String())
+	for _, out := range []any{dry, res, reports, reports[0].String(), dry[0].Report.String()} {
+		b, err := json.Marshal(out)
+		require.NoError(t, err)
+		require.NotContains(t, string(b), planted)
+	}
+	require.Contains(t, reports[0].String(), "ip nhrp authentication "+switchcfg.Masked)
+	require.Contains(t, reports[0].String(), "ip rip authentication string "+switchcfg.Masked)
+	require.NotContains(t, logs.String(), planted)
 }
