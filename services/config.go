@@ -51,6 +51,9 @@ type Config struct {
 	// Listener is the listener service's section (osism service
 	// listener): RabbitMQ, its queue and the transition rules.
 	Listener ListenerConfig `yaml:"listener" json:"listener"`
+	// Conductor is the conductor's section: the devices sync ironic
+	// registers and their node parameters.
+	Conductor ConductorConfig `yaml:"conductor" json:"conductor"`
 }
 
 // BrokerServiceConfig is the section of the broker service: the secrets
@@ -185,7 +188,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		c.BrokerService.ClusterPassword = osism.Secret(v)
 	}
 	c.Listener.ApplyEnv(lookup)
-	return errors.Join(c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
+	return errors.Join(c.Conductor.ApplyEnv(lookup), c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
 }
 
 // Validate checks every section and names the offending field.
@@ -200,6 +203,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config fabric.max_sessions %d: expected 0 (the default) or more", c.Fabric.Switches.MaxSessions)
 	}
 	if err := c.Listener.Validate(); err != nil {
+		return err
+	}
+	if err := c.Conductor.Validate(); err != nil {
 		return err
 	}
 	return nil
