@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ type Listener struct {
 	log    *slog.Logger
 	shards []chan job
 	done   *appliedSet
+	// pub is the channel of the current connection that publishes to the
+	// dead-letter queue.
+	pub atomic.Pointer[amqp.Channel]
 
 	stats listenerCounters
 }
@@ -161,8 +165,24 @@ func (l *Listener) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func(ch chan job) {
 			defer wg.Done()
+			batch := make([]job, 0, l.cfg.BatchSize)
 			for j := range ch {
-				l.handle(ctx, j)
+				// Take what else is waiting, up to a batch: one NetBox
+				// read and write serve them all.
+				batch = append(batch[:0], j)
+			fill:
+				for len(batch) < l.cfg.BatchSize {
+					select {
+					case j, ok := <-ch:
+						if !ok {
+							break fill
+						}
+						batch = append(batch, j)
+					default:
+						break fill
+					}
+				}
+				l.handleBatch(ctx, batch)
 			}
 		}(l.shards[i])
 	}
@@ -257,6 +277,7 @@ func (l *Listener) session(ctx context.Context) error {
 	if err := pub.Confirm(false); err != nil {
 		return fmt.Errorf("publisher confirms: %w", err)
 	}
+	l.pub.Store(pub)
 	deliveries, err := ch.Consume(l.cfg.Queue, "", false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", l.cfg.Queue, err)
@@ -385,20 +406,33 @@ func (l *Listener) deadLetter(ctx context.Context, d amqp.Delivery, pub *amqp.Ch
 	return nil
 }
 
-// handle applies one event, retrying in place with backoff, and acks
-// it; after RetryAttempts it requeues the message.
-func (l *Listener) handle(ctx context.Context, j job) {
-	ev := j.ev
-	fields, known := ironicFields(ev)
-	if !known || ev.Node.Name == "" {
-		l.stats.unknown.Add(1)
-		l.publish(ctx, ev)
-		_ = j.d.Ack(false)
-		return
+// item is a known event of a batch with the fields it sets.
+type item struct {
+	job
+	fields map[string]any
+}
+
+// handleBatch applies a shard's batch of events, retrying in place with
+// backoff, and acks each; after RetryAttempts it requeues them. Events
+// NetBox refuses for good (a 4xx answer for their device) go to the
+// dead-letter queue with NetBox's answer as the reason.
+func (l *Listener) handleBatch(ctx context.Context, jobs []job) {
+	work := make([]item, 0, len(jobs))
+	for _, j := range jobs {
+		fields, known := ironicFields(j.ev)
+		switch {
+		case !known || j.ev.Node.Name == "":
+			l.stats.unknown.Add(1)
+			l.publish(ctx, j.ev)
+			_ = j.d.Ack(false)
+		case l.done.has(j.ev.MessageID):
+			l.stats.duplicates.Add(1)
+			_ = j.d.Ack(false)
+		default:
+			work = append(work, item{job: j, fields: fields})
+		}
 	}
-	if l.done.has(ev.MessageID) {
-		l.stats.duplicates.Add(1)
-		_ = j.d.Ack(false)
+	if len(work) == 0 {
 		return
 	}
 	var err error
@@ -406,90 +440,182 @@ func (l *Listener) handle(ctx context.Context, j job) {
 		if attempt > 0 {
 			l.stats.retries.Add(1)
 			wait := backoff(l.cfg.RetryBackoff, l.cfg.RetryMaxBackoff, attempt-1)
-			l.log.Warn("event not applied; retrying", "event", ev.EventType, "node", ev.Node.Name, "error", err, "in", wait.Round(time.Millisecond))
+			l.log.Warn("events not applied; retrying", "events", len(work), "error", err, "in", wait.Round(time.Millisecond))
 			if !sleepCtx(ctx, wait) {
 				break
 			}
 		}
-		if err = l.apply(ctx, ev, fields); err == nil {
-			l.done.add(ev.MessageID)
-			l.publish(ctx, ev)
-			if aerr := j.d.Ack(false); aerr != nil {
-				// The channel is gone: the broker redelivers the message,
-				// and this process knows it handled it.
-				l.log.Debug("ack failed", "error", aerr)
+		var refused map[string]error
+		if refused, err = l.applyBatch(ctx, work); err == nil {
+			for _, it := range work {
+				if rerr := refused[it.ev.Node.Name]; rerr != nil {
+					if derr := l.deadLetter(ctx, it.d, l.pub.Load(), "NetBox refused the write: "+rerr.Error()); derr != nil {
+						l.log.Error("event refused by NetBox and not dead-lettered; requeued", "error", derr)
+					}
+					continue
+				}
+				l.done.add(it.ev.MessageID)
+				l.publish(ctx, it.ev)
+				if aerr := it.d.Ack(false); aerr != nil {
+					// The channel is gone: the broker redelivers the
+					// message, and this process knows it handled it.
+					l.log.Debug("ack failed", "error", aerr)
+				}
+				l.stats.applied.Add(1)
 			}
-			l.stats.applied.Add(1)
 			return
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	l.stats.requeued.Add(1)
-	l.log.Error("event not applied; requeued", "event", ev.EventType, "node", ev.Node.Name, "error", err)
-	_ = j.d.Nack(false, true)
+	l.stats.requeued.Add(uint64(len(work)))
+	l.log.Error("events not applied; requeued", "events", len(work), "error", err)
+	for _, it := range work {
+		_ = it.d.Nack(false, true)
+	}
 }
 
-// apply writes the event's fields to every NetBox and submits the
-// transition it calls for.
-func (l *Listener) apply(ctx context.Context, ev IronicEvent, fields map[string]any) error {
-	name := ev.Node.Name
-	dev, err := l.nb.Device(ctx, name)
-	found := true
-	if errors.Is(err, netbox.ErrNotFound) {
-		found = false
-	} else if err != nil {
-		return fmt.Errorf("primary NetBox: %w", err)
-	}
-	if found {
-		if err := l.write(ctx, l.nb, dev, fields); err != nil {
-			return fmt.Errorf("primary NetBox: %w", err)
+// applyBatch writes the events' fields to every NetBox, one read and at
+// most one write per NetBox for the whole batch, and submits the
+// transitions they call for, in order. refused names the devices whose
+// write NetBox refused for good.
+func (l *Listener) applyBatch(ctx context.Context, work []item) (refused map[string]error, err error) {
+	names := make([]string, 0, len(work))
+	seen := map[string]bool{}
+	for _, it := range work {
+		if n := it.ev.Node.Name; !seen[n] {
+			seen[n] = true
+			names = append(names, n)
 		}
+	}
+	primary, refused, err := l.writeAll(ctx, l.nb, names, work)
+	if err != nil {
+		return nil, fmt.Errorf("primary NetBox: %w", err)
 	}
 	for _, s := range l.secs {
-		d, err := s.Device(ctx, name)
-		if errors.Is(err, netbox.ErrNotFound) {
+		if _, _, err := l.writeAll(ctx, s.Client, names, work); err != nil {
+			return nil, fmt.Errorf("secondary NetBox %s: %w", s.Config.Label(), err)
+		}
+	}
+	for _, it := range work {
+		name := it.ev.Node.Name
+		dev, found := primary[name]
+		if !found {
+			l.stats.noDevice.Add(1)
 			continue
 		}
-		if err == nil {
-			err = l.write(ctx, s.Client, d, fields)
+		if refused[name] != nil {
+			continue
 		}
-		if err != nil {
-			return fmt.Errorf("secondary NetBox %s: %w", s.Config.Label(), err)
+		current := dev.CustomFields.String(cfDeviceState)
+		rule, ok := transitionFor(l.cfg.Transitions, it.ev, current)
+		if !ok || rule.State == current {
+			continue
+		}
+		res, err := l.bus.Submit(ctx, osism.NetBoxConnectArgs{Device: name, State: rule.State, Collection: l.cfg.Collection},
+			&osism.SubmitOpts{DedupKey: "listener/ironic/" + it.ev.MessageID + "/" + rule.State})
+		if err != nil && !errors.Is(err, osism.ErrMaybeQueued) {
+			return nil, fmt.Errorf("submit netbox.connect %s -> %s: %w", name, rule.State, err)
+		}
+		if !res.Duplicate {
+			l.stats.submitted.Add(1)
+			l.log.Info("transition submitted", "device", name, "state", rule.State, "rule", rule.Name, "event", it.ev.EventType, "task", res.ID)
 		}
 	}
-	if !found {
-		l.stats.noDevice.Add(1)
-		return nil
-	}
-	rule, ok := transitionFor(l.cfg.Transitions, ev, dev.CustomFields.String(cfDeviceState))
-	if !ok || rule.State == dev.CustomFields.String(cfDeviceState) {
-		return nil
-	}
-	res, err := l.bus.Submit(ctx, osism.NetBoxConnectArgs{Device: name, State: rule.State, Collection: l.cfg.Collection},
-		&osism.SubmitOpts{DedupKey: "listener/ironic/" + ev.MessageID + "/" + rule.State})
-	if err != nil && !errors.Is(err, osism.ErrMaybeQueued) {
-		return fmt.Errorf("submit netbox.connect %s -> %s: %w", name, rule.State, err)
-	}
-	if !res.Duplicate {
-		l.stats.submitted.Add(1)
-		l.log.Info("transition submitted", "device", name, "state", rule.State, "rule", rule.Name, "event", ev.EventType, "task", res.ID)
-	}
-	return nil
+	return refused, nil
 }
 
-func (l *Listener) write(ctx context.Context, c *netbox.Client, dev netbox.Device, fields map[string]any) error {
-	diff := fieldsDiff(dev.CustomFields, fields)
-	if len(diff) == 0 {
-		l.stats.unchanged.Add(1)
-		return nil
+// writeAll reads the named devices of one NetBox, folds the events'
+// fields over each device's custom fields in order and writes what
+// differs: one PATCH for one device, one bulk PATCH for several. It
+// returns the devices as read.
+func (l *Listener) writeAll(ctx context.Context, c *netbox.Client, names []string, work []item) (map[string]netbox.Device, map[string]error, error) {
+	devs, err := c.Devices(ctx, netbox.DeviceFilter{Name: names})
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := c.UpdateDeviceCustomFields(ctx, dev.ID, diff); err != nil {
-		return err
+	byName := make(map[string]netbox.Device, len(devs))
+	for _, d := range devs {
+		byName[d.Name] = d
 	}
-	l.stats.writes.Add(1)
-	return nil
+	updates := map[int]map[string]any{}
+	ids := map[int]string{}
+	current := map[string]map[string]any{}
+	for _, it := range work {
+		d, ok := byName[it.ev.Node.Name]
+		if !ok {
+			continue
+		}
+		cur := current[d.Name]
+		if cur == nil {
+			cur = map[string]any{}
+			for k := range it.fields {
+				cur[k] = d.CustomFields[k]
+			}
+			current[d.Name] = cur
+		}
+		for k := range it.fields {
+			if _, ok := cur[k]; !ok {
+				cur[k] = d.CustomFields[k]
+			}
+		}
+		diff := fieldsDiff(cur, it.fields)
+		if len(diff) == 0 {
+			l.stats.unchanged.Add(1)
+			continue
+		}
+		if updates[d.ID] == nil {
+			updates[d.ID] = map[string]any{}
+			ids[d.ID] = d.Name
+		}
+		for k, v := range diff {
+			updates[d.ID][k] = v
+			cur[k] = v
+		}
+	}
+	refused := map[string]error{}
+	switch {
+	case len(updates) == 0:
+	case len(updates) > 1:
+		err = c.UpdateDevicesCustomFields(ctx, updates)
+		if err == nil || !permanent(err) {
+			break
+		}
+		// One device refused fails the whole bulk write: write them one
+		// by one to find it.
+		fallthrough
+	default:
+		err = nil
+		for id, f := range updates {
+			if werr := c.UpdateDeviceCustomFields(ctx, id, f); werr != nil {
+				if !permanent(werr) {
+					return nil, nil, werr
+				}
+				refused[ids[id]] = werr
+				delete(updates, id)
+			}
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	l.stats.writes.Add(uint64(len(updates)))
+	return byName, refused, nil
+}
+
+// permanent reports whether NetBox refused a write for good: a 4xx other
+// than 401, 403 (the token: the operator fixes it), 408 and 429.
+func permanent(err error) bool {
+	var ae *netbox.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return ae.StatusCode >= 400 && ae.StatusCode < 500
 }
 
 // publish puts the event on the bus; the bus's events are at most once,

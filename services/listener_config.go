@@ -48,9 +48,14 @@ type ListenerConfig struct {
 	DeadLetterQueue string `yaml:"dead_letter_queue" json:"dead_letter_queue,omitempty"`
 	// Prefetch bounds the unacknowledged messages in flight; default 256.
 	Prefetch int `yaml:"prefetch" json:"prefetch,omitempty"`
-	// Concurrency is how many nodes are handled at once; the events of one
-	// node are handled one after the other, in order. Default 32.
+	// Concurrency is how many batches of events are handled at once; the
+	// events of one node go to the same batches, one after the other, in
+	// order. Default 4.
 	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// BatchSize bounds the events handled together: waiting events of
+	// different nodes share one NetBox read and one (bulk) write per
+	// NetBox. Default 64; 1 handles each event on its own.
+	BatchSize int `yaml:"batch_size" json:"batch_size,omitempty"`
 	// ReconnectMin and ReconnectMax bound the backoff between connection
 	// attempts (with jitter); defaults 100ms and 2s, so that the listener
 	// consumes again within a few seconds of RabbitMQ's return.
@@ -174,10 +179,13 @@ func (c ListenerConfig) withDefaults() ListenerConfig {
 		c.Prefetch = 256
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 32
+		c.Concurrency = 4
 	}
 	if c.RetryAttempts <= 0 {
 		c.RetryAttempts = 5
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 64
 	}
 	if c.Transitions == nil {
 		c.Transitions = DefaultListenerTransitions()
@@ -191,7 +199,10 @@ func (c ListenerConfig) Validate() error {
 		return fmt.Errorf("config listener.prefetch %d: expected 1 to 65535 (0: the default 256)", c.Prefetch)
 	}
 	if c.Concurrency < 0 {
-		return fmt.Errorf("config listener.concurrency %d: expected 1 or more (0: the default 32)", c.Concurrency)
+		return fmt.Errorf("config listener.concurrency %d: expected 1 or more (0: the default 4)", c.Concurrency)
+	}
+	if c.BatchSize < 0 || c.BatchSize > 1000 {
+		return fmt.Errorf("config listener.batch_size %d: expected 1 to 1000 (0: the default 64)", c.BatchSize)
 	}
 	if c.RetryAttempts < 0 {
 		return fmt.Errorf("config listener.retry_attempts %d: expected 1 or more (0: the default 5)", c.RetryAttempts)

@@ -132,6 +132,9 @@ func TestListenerSurvivesBrokerOutage(t *testing.T) {
 	u.Host = proxy.addr
 	e.cfg.URL = osism.Secret(u.String())
 	e.cfg.Prefetch = 64
+	// One event per NetBox write, so that the double's request counter
+	// counts the events applied.
+	e.cfg.BatchSize = 1
 
 	// Event k sets power_state of device k%50 to on in even rounds and off
 	// in odd ones: every event changes its device, so exactly one write

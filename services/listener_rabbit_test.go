@@ -206,3 +206,29 @@ func TestListenerSubmitsTransitions(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, tasks, 2)
 }
+
+// A write NetBox refuses for good (here: the custom field maintenance
+// does not exist) sends that event to the dead-letter queue with NetBox's
+// answer; the other events of its batch are applied.
+func TestListenerDeadLettersWritesNetBoxRefuses(t *testing.T) {
+	t.Parallel()
+	e := newListenerEnv(t, true)
+	require.NoError(t, e.srv.Delete("extras.customfield", e.srv.ID("extras.customfield", "maintenance")))
+	e.cfg.Concurrency = 1
+	e.rabbit.declareQueue(t, e.cfg.Queue, e.cfg.Exchange)
+	e.rabbit.publish(t, e.cfg.Exchange,
+		oslo("refused-1", "baremetal.node.power_set.end", map[string]any{"name": "node-1", "power_state": "power on"}),
+		oslo("refused-2", "baremetal.node.maintenance_set.end", map[string]any{"name": "node-2", "maintenance": true}),
+		oslo("refused-3", "baremetal.node.power_set.end", map[string]any{"name": "node-3", "power_state": "power on"}))
+	e.start(t, services.ListenerOpts{})
+	osismtest.WaitFor(t, 30*time.Second, func() bool { s := e.listener.Stats(); return s.Applied == 2 && s.DeadLettered == 1 },
+		"two applied, one dead-lettered")
+	require.Equal(t, "power on", e.field(t, "node-1", "power_state"))
+	require.Equal(t, "power on", e.field(t, "node-3", "power_state"))
+	d, ok, err := e.rabbit.ch.Get(e.cfg.Queue+".dead", true)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Contains(t, string(d.Body), "refused-2")
+	require.Contains(t, d.Headers[services.HeaderDeadReason], "NetBox refused the write")
+	require.Contains(t, d.Headers[services.HeaderDeadReason], "maintenance")
+}
