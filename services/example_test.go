@@ -56,7 +56,7 @@ func ExampleBuiltinHandlers() {
 	fmt.Println(reg.Kinds())
 	fmt.Println(reg.Queues())
 	// Output:
-	// [ansible.run ceph.run kolla.run netbox.connect openstack.baremetal osism.noop]
+	// [ansible.run ceph.run conductor.sync_ironic conductor.sync_netbox kolla.run netbox.connect openstack.baremetal osism.noop]
 	// [ceph-ansible conductor kolla-ansible netbox openstack osism-ansible]
 }
 

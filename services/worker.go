@@ -14,7 +14,8 @@ import (
 // BuiltinHandlers returns the built-in task handlers: osism.noop;
 // ansible.run, kolla.run and ceph.run with the ansible section of cfg; and
 // netbox.connect with its netbox and fabric sections; openstack.baremetal
-// with its openstack section.
+// with its openstack section; conductor.sync_ironic and
+// conductor.sync_netbox with its conductor, netbox and openstack sections.
 func BuiltinHandlers(cfg Config) (*osism.Registry, error) { return builtinHandlers(cfg, false) }
 
 // builtinHandlers is BuiltinHandlers; hostLocks is registerFabric's.
@@ -25,6 +26,7 @@ func builtinHandlers(cfg Config, hostLocks bool) (*osism.Registry, error) {
 		RegisterAnsible(reg, cfg.Ansible),
 		registerFabric(reg, cfg, nil, hostLocks),
 		RegisterOpenStack(reg, cfg.OpenStack),
+		RegisterConductor(reg, cfg, hostLocks),
 	); err != nil {
 		return nil, fmt.Errorf("built-in handlers: %w", err)
 	}
