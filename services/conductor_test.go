@@ -250,7 +250,7 @@ func TestSyncIronic(t *testing.T) {
 		iface{name: "eth0", mac: "02:00:00:00:0a:01", enabled: true},
 		iface{name: "eth1", mac: "02:00:00:00:0a:02", enabled: true},
 		iface{name: "eth2", mac: "02:00:00:00:0a:03", enabled: false}, // disabled: no port
-		iface{name: "eth3", enabled: true})                           // no MAC: no port
+		iface{name: "eth3", enabled: true})                            // no MAC: no port
 	b, bID := e.device(t, "10.9.0.12/24", nil, iface{name: "eth0", mac: "02:00:00:00:0b:01", enabled: true})
 
 	rep, out, err := e.sync(t, services.SyncIronicOpts{})
