@@ -32,6 +32,7 @@ func commands() []*cli.Command {
 		netboxCommand(),
 		applyCommand(),
 		baremetalCommand(),
+		syncCommand(),
 		bifrostCommand(),
 		workerCommand(),
 		serviceCommand(),
