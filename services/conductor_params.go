@@ -128,12 +128,14 @@ func (c *cachingResolver) resolve(ctx context.Context, image bool, name string) 
 	if image {
 		key = "i:" + name
 	}
+	// One question at a time: the workers of a sync ask for the same
+	// few names.
 	c.mu.Lock()
-	id, ok := c.m[key]
-	c.mu.Unlock()
-	if ok {
+	defer c.mu.Unlock()
+	if id, ok := c.m[key]; ok {
 		return id, nil
 	}
+	var id string
 	var err error
 	if image {
 		id, err = c.r.ImageID(ctx, name)
@@ -143,12 +145,10 @@ func (c *cachingResolver) resolve(ctx context.Context, image bool, name string) 
 	if err != nil {
 		return "", err
 	}
-	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[string]string{}
 	}
 	c.m[key] = id
-	c.mu.Unlock()
 	return id, nil
 }
 

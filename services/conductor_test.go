@@ -2,7 +2,9 @@ package services_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,6 +22,8 @@ import (
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
 	"github.com/osism/go-osism/openstack"
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
 	"github.com/osism/go-osism/statemachine"
 )
@@ -478,4 +482,58 @@ func TestSyncNetBox(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The conductor worker runs sync ironic and sync netbox from the bus, with
+// the bus's device locks; a sync of a device whose lock is held waits for
+// it, and fails when the wait ends.
+func TestConductorWorker(t *testing.T) {
+	t.Parallel()
+	e := newSyncEnv(t)
+	a, aID := e.device(t, "10.9.3.1/24", nil, iface{name: "eth0", mac: "02:00:00:00:4a:01", enabled: true})
+	cfg := services.DefaultConfig()
+	cfg.NetBox.URL, cfg.NetBox.Token = e.srv.URL(), e.srv.Token()
+	cfg.OpenStack = openstack.Config{Endpoint: testenv.Ironic(t)}
+	cfg.Conductor = e.cfg
+	bus := osismtest.New(t, nil)
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 2},
+		Handlers: mustHandlers(t, cfg), Logger: slog.New(slog.DiscardHandler)})
+	run := func(t *testing.T, args osism.Args) (*osism.Task, string) {
+		t.Helper()
+		ctx := ctxT(t, 2*time.Minute)
+		res, err := bus.Client.Submit(ctx, args, nil)
+		require.NoError(t, err)
+		var out strings.Builder
+		_, err = bus.Client.Follow(ctx, res.ID, &out, nil)
+		require.NoError(t, err)
+		task, err := bus.Client.Get(ctx, res.ID)
+		require.NoError(t, err)
+		return task, out.String()
+	}
+
+	task, out := run(t, osism.SyncIronicArgs{Node: a})
+	require.Equal(t, osism.StateSucceeded, task.State, out)
+	var rep services.SyncReport
+	require.NoError(t, json.Unmarshal(task.Result, &rep))
+	require.Equal(t, 1, rep.Created, out)
+
+	task, out = run(t, osism.SyncNetBoxArgs{Node: a})
+	require.Equal(t, osism.StateSucceeded, task.State, out)
+	require.Equal(t, "available", e.srv.CustomField("dcim.device", aID, "provision_state"), out)
+
+	// Hold the device's lock on the bus: the sync waits, then gives up.
+	lock, err := bus.Client.Acquire(ctxT(t, 30*time.Second), osism.LockKey("conductor/sync_ironic/"+a), time.Minute, nil)
+	require.NoError(t, err)
+	var lout strings.Builder
+	locked := e.cfg
+	rep, err = services.SyncIronic(ctxT(t, time.Minute), e.nb, e.bm, locked, services.SyncIronicOpts{Node: a, Out: &lout,
+		Locker: services.StateLocker(bus.Client, 30*time.Second), LockWait: 500 * time.Millisecond})
+	require.ErrorIs(t, err, services.ErrSyncFailed)
+	require.Contains(t, lout.String(), "waiting for the device's sync lock")
+	require.Equal(t, map[string]string{a: services.SyncFailed}, actions(rep))
+	require.NoError(t, lock.Release(ctxT(t, 30*time.Second)))
+	rep, err = services.SyncIronic(ctxT(t, time.Minute), e.nb, e.bm, locked, services.SyncIronicOpts{Node: a,
+		Locker: services.StateLocker(bus.Client, 30*time.Second)})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{a: services.SyncUnchanged}, actions(rep))
 }
