@@ -113,7 +113,7 @@ func TestOpenStackResolver(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name, value, want, err string
-		network              bool
+		network                bool
 	}{
 		{"image", "ubuntu-24.04", "11111111-2222-3333-4444-555555555555", "", false},
 		{"unknown image", "nope", "", `image "nope": no such name`, false},
