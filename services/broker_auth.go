@@ -302,6 +302,7 @@ func rolePermissions(r Role, queues ...osism.Queue) *server.Permissions {
 			// they may read them) and remove it
 			"$JS.API.STREAM.MSG.GET."+t, "$JS.API.STREAM.MSG.DELETE."+t,
 			"osism.cancel.>",             // cancel
+			"osism.events.>",             // events (the listener)
 			"$KV."+osism.TaskBucket+".>", // task records, de-duplication keys
 			"$KV."+osism.LockBucket+".>", // the hold, and releasing locks
 			"_INBOX.>",                   // a cancelled task's record to its submitter
@@ -324,6 +325,7 @@ func rolePermissions(r Role, queues ...osism.Queue) *server.Permissions {
 		}
 		pub = append(pub,
 			"osism.output.>",                  // output lines
+			"osism.events.>",                  // events
 			"$KV."+osism.TaskBucket+".task.>", // task records
 			"$KV."+osism.LockBucket+".lock.>", // role and device locks, not the hold
 			"$KV."+osism.WorkerBucket+".>",    // announcements
