@@ -133,9 +133,10 @@ func ConfigFromEnv() Config { return ConfigFromEnviron(os.Environ()) }
 // ConfigFromEnviron reads the variables upstream OSISM uses from environ,
 // "KEY=value" entries as os.Environ returns them (of a key given twice the
 // last wins, as for exec.Cmd.Env): NETBOX_URL (NETBOX_API when environ has
-// no NETBOX_URL), NETBOX_TOKEN, NETBOX_TOKEN_FILE and NETBOX_INSECURE (a
+// no NETBOX_URL), NETBOX_TOKEN, NETBOX_TOKEN_FILE, NETBOX_INSECURE (a
 // boolean as strconv.ParseBool reads it; anything else leaves TLS
-// verification on). Every other field is zero, that is its default.
+// verification on) and NETBOX_SECONDARIES (a value that does not parse
+// leaves no secondaries). Every other field is zero, that is its default.
 func ConfigFromEnviron(environ []string) Config {
 	env := make(map[string]string, len(environ))
 	for _, kv := range environ {

@@ -82,6 +82,9 @@ func TestSecondariesFromEnvAndFile(t *testing.T) {
 	err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.ErrorContains(t, err, "environment NETBOX_SECONDARIES[0]: NETBOX_TOKEN is missing")
 
+	got := netbox.ConfigFromEnviron([]string{netbox.EnvSecondaries + "=[{NETBOX_URL: https://nb-dr.example, NETBOX_TOKEN: " + secretToken + "}]"})
+	require.Equal(t, []netbox.SecondaryConfig{{URL: "https://nb-dr.example", Token: secretToken}}, got.Secondaries)
+
 	var fromFile netbox.Config
 	require.NoError(t, yaml.Unmarshal([]byte(`
 url: https://nb.example

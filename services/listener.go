@@ -373,6 +373,10 @@ const (
 // deadLetter publishes d to the dead-letter queue, waits for the broker's
 // confirmation and only then acknowledges d: the message is never lost.
 func (l *Listener) deadLetter(ctx context.Context, d amqp.Delivery, pub *amqp.Channel, reason string) error {
+	if pub == nil {
+		_ = d.Nack(false, true)
+		return errors.New("dead-letter a message: no channel yet")
+	}
 	h := amqp.Table{}
 	for k, v := range d.Headers {
 		h[k] = v
@@ -494,8 +498,12 @@ func (l *Listener) applyBatch(ctx context.Context, work []item) (refused map[str
 		return nil, fmt.Errorf("primary NetBox: %w", err)
 	}
 	for _, s := range l.secs {
-		if _, _, err := l.writeAll(ctx, s.Client, names, work); err != nil {
+		_, sref, err := l.writeAll(ctx, s.Client, names, work)
+		if err != nil {
 			return nil, fmt.Errorf("secondary NetBox %s: %w", s.Config.Label(), err)
+		}
+		for dev, rerr := range sref {
+			l.log.Error("secondary NetBox refused a write; it stays behind", "netbox", s.Config.Label(), "device", dev, "error", rerr)
 		}
 	}
 	for _, it := range work {
