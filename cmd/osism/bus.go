@@ -178,7 +178,7 @@ a node refuses routes that do not present them.`,
 					CredentialsFile: credentials,
 					TLS: services.BrokerTLS{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
 						CAFile: c.String("tls-ca"), VerifyClients: c.Bool("tls-verify")},
-					Logger: log,
+					Logger: log, Bus: all.Bus.Tasks,
 				}
 				if name := c.String("cluster-name"); name != "" {
 					ch, cp, err := splitHostPort(c.String("cluster-listen"))

@@ -177,6 +177,7 @@ func setup(ctx context.Context, o options) (_ *campaign, err error) {
 			{Name: "campaign", Role: services.RoleOperator, Token: osism.Secret(opTok)},
 			{Name: "worker", Role: services.RoleWorker, Token: osism.Secret(workerTok)},
 		},
+		Bus:    osism.TaskConfig{AckWait: o.ackWait},
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
