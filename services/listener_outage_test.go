@@ -161,7 +161,8 @@ func TestListenerSurvivesBrokerOutage(t *testing.T) {
 	osismtest.WaitFor(t, 10*time.Second, func() bool { return !l.Stats().Consuming }, "the listener notices")
 	before := l.Stats()
 	e.rabbit.publish(t, e.cfg.Exchange, events[500:]...) // published while the listener is away
-	osismtest.WaitFor(t, 20*time.Second, func() bool { return l.Stats().Reconnects >= before.Reconnects+2 }, "connections refused")
+	// Long enough for the backoff to reach its ceiling (ReconnectMax).
+	osismtest.WaitFor(t, 30*time.Second, func() bool { return l.Stats().Reconnects >= before.Reconnects+6 }, "connections refused")
 	require.Less(t, l.Stats().Applied, uint64(len(events)), "the outage hit while events were in flight")
 
 	proxy.up(t)

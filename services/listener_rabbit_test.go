@@ -232,3 +232,21 @@ func TestListenerDeadLettersWritesNetBoxRefuses(t *testing.T) {
 	require.Contains(t, d.Headers[services.HeaderDeadReason], "NetBox refused the write")
 	require.Contains(t, d.Headers[services.HeaderDeadReason], "maintenance")
 }
+
+// An event that comes again after a later event of its node (a
+// redelivery after a lost ack) is not applied again: it would set the
+// node's older state.
+func TestListenerSkipsRedeliveredEvent(t *testing.T) {
+	t.Parallel()
+	e := newListenerEnv(t, true)
+	e.start(t, services.ListenerOpts{})
+	e.waitConsuming(t)
+	on := oslo("again-1", "baremetal.node.power_set.end", map[string]any{"name": "node-2", "power_state": "power on"})
+	off := oslo("again-2", "baremetal.node.power_set.end", map[string]any{"name": "node-2", "power_state": "power off"})
+	e.rabbit.publish(t, e.cfg.Exchange, on, off)
+	osismtest.WaitFor(t, 20*time.Second, func() bool { return e.listener.Stats().Applied == 2 }, "both applied")
+	e.rabbit.publish(t, e.cfg.Exchange, on)
+	osismtest.WaitFor(t, 20*time.Second, func() bool { return e.listener.Stats().Duplicates == 1 }, "the redelivery recognised")
+	require.Equal(t, "power off", e.field(t, "node-2", "power_state"))
+	require.EqualValues(t, 2, e.listener.Stats().Writes)
+}
