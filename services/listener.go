@@ -582,6 +582,18 @@ func (l *Listener) writeAll(ctx context.Context, c *netbox.Client, names []strin
 			cur[k] = v
 		}
 	}
+	// Events that cancel out within the batch leave a device as it was.
+	for id, f := range updates {
+		orig := byName[ids[id]].CustomFields
+		for k, v := range f {
+			if sameValue(orig[k], v) {
+				delete(f, k)
+			}
+		}
+		if len(f) == 0 {
+			delete(updates, id)
+		}
+	}
 	refused := map[string]error{}
 	switch {
 	case len(updates) == 0:
