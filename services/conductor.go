@@ -318,25 +318,24 @@ func SyncIronic(ctx context.Context, nb *netbox.Client, bm *openstack.BareMetal,
 	for _, n := range stale {
 		finish(s.removeStale(ctx, n))
 	}
-	jobs := make(chan string)
-	var wg sync.WaitGroup
-	for range min(cfg.workers(), max(1, len(names))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range jobs {
-				finish(s.device(ctx, devices[name], byName[name]))
-			}
-		}()
-	}
+	// First every device's spec (NetBox reads only), so that a MAC that
+	// moves between devices is known before any port is touched.
+	specs := make(map[string]*prepared, len(names))
 	for _, name := range names {
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- name
+		specs[name] = &prepared{}
 	}
-	close(jobs)
-	wg.Wait()
+	parallel(ctx, cfg.workers(), names, func(name string) {
+		specs[name].spec, specs[name].err = s.prepare(ctx, devices[name])
+	})
+	s.wantedBy = map[string]string{}
+	for _, name := range names {
+		for _, mac := range specs[name].spec.macs {
+			s.wantedBy[mac] = name
+		}
+	}
+	parallel(ctx, cfg.workers(), names, func(name string) {
+		finish(s.device(ctx, devices[name], byName[name], specs[name]))
+	})
 	slices.SortFunc(rep.Nodes, func(a, b SyncNode) int { return strings.Compare(a.Device, b.Device) })
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("sync ironic: %w", err)
@@ -394,6 +393,8 @@ type ironicSync struct {
 	prefix string
 	locker statemachine.Locker
 	ports  map[string][]openstack.Port // by node UUID; nil: ask per node
+	// wantedBy is the device that wants each MAC address.
+	wantedBy map[string]string
 }
 
 // removeStale deletes a node whose device is gone, when that is safe.
@@ -459,20 +460,55 @@ func (s *ironicSync) lock(ctx context.Context, device string) (statemachine.Leas
 	return lease, nil
 }
 
-// device syncs one device.
-func (s *ironicSync) device(ctx context.Context, dev netbox.Device, have *rawNode) SyncNode {
-	res := SyncNode{Device: dev.Name}
+// prepared is a device's spec, or why it has none.
+type prepared struct {
+	spec nodeSpec
+	err  error
+}
+
+// parallel runs fn for each name on n goroutines, until ctx ends.
+func parallel(ctx context.Context, n int, names []string, fn func(string)) {
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range min(n, max(1, len(names))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range jobs {
+				fn(name)
+			}
+		}()
+	}
+	for _, name := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- name
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// prepare reads a device's interfaces and computes its node.
+func (s *ironicSync) prepare(ctx context.Context, dev netbox.Device) (nodeSpec, error) {
 	ifaces, err := s.nb.Interfaces(ctx, netbox.InterfaceFilter{DeviceID: []int{dev.ID}})
 	if err != nil {
-		return s.failed(res, err)
+		return nodeSpec{}, err
 	}
 	spec, err := prepareNode(ctx, dev, ifaces, s.base, s.scope, s.key, s.res)
 	if err != nil {
-		res.Action = SyncFailed
-		res.Error = maskString(fmt.Sprintf("device %s: %v", dev.Name, err), spec.secrets)
-		s.w.printf("%s%s: failed: %s\n", s.prefix, dev.Name, res.Error)
-		return res
+		return spec, errors.New(maskString(fmt.Sprintf("device %s: %v", dev.Name, err), spec.secrets))
 	}
+	return spec, nil
+}
+
+// device syncs one device.
+func (s *ironicSync) device(ctx context.Context, dev netbox.Device, have *rawNode, p *prepared) SyncNode {
+	res := SyncNode{Device: dev.Name}
+	if p.err != nil {
+		return s.failed(res, p.err)
+	}
+	spec := p.spec
 	for _, note := range spec.notes {
 		s.w.printf("%s%s: %s\n", s.prefix, dev.Name, note)
 	}
@@ -560,6 +596,33 @@ func portPlan(want []string, have []openstack.Port) (create []string, del []open
 		}
 	}
 	return create, del
+}
+
+// takePort deletes the port of mac from the node that has it, when that
+// node is one this sync manages and the MAC now belongs to device in
+// NetBox; it returns the node's name.
+func (s *ironicSync) takePort(ctx context.Context, device, mac string) (string, error) {
+	ps, err := s.bm.Ports(ctx, &openstack.ListPortsOpts{Address: mac})
+	if err != nil {
+		return "", err
+	}
+	if len(ps) == 0 {
+		return "(gone)", nil // deleted meanwhile: its node's sync let it go
+	}
+	owner, err := getRawNode(ctx, s.bm, ps[0].NodeUUID)
+	if err != nil {
+		return "", err
+	}
+	if owner == nil {
+		return "(gone)", nil
+	}
+	if fmt.Sprint(owner.n.Extra[extraScope]) != s.scope || s.wantedBy[mac] != device {
+		return "", fmt.Errorf("port %s: the MAC address belongs to a port of node %s, which this sync does not manage or whose device has it in NetBox", mac, owner.n.Ref())
+	}
+	if err := s.bm.DeletePort(ctx, ps[0].UUID); err != nil && !errors.Is(err, openstack.ErrNotFound) {
+		return "", err
+	}
+	return owner.n.Ref(), nil
 }
 
 func (s *ironicSync) nodePorts(ctx context.Context, uuid string) ([]openstack.Port, error) {
@@ -670,10 +733,15 @@ func (s *ironicSync) apply(ctx context.Context, dev netbox.Device, have *rawNode
 		s.w.printf("%s: port %s deleted\n", dev.Name, p.Address)
 	}
 	for _, mac := range create {
-		if _, err := s.bm.CreatePort(ctx, openstack.CreatePort{NodeUUID: node.UUID, Address: mac}); err != nil {
-			if openstack.StatusIs(err, 409) {
-				return res, fmt.Errorf("port %s: the MAC address belongs to a port of another node: %w", mac, err)
+		_, err := s.bm.CreatePort(ctx, openstack.CreatePort{NodeUUID: node.UUID, Address: mac})
+		if openstack.StatusIs(err, 409) {
+			var from string
+			if from, err = s.takePort(ctx, dev.Name, mac); err == nil {
+				s.w.printf("%s: port %s taken from node %s: the MAC moved to this device in NetBox\n", dev.Name, mac, from)
+				_, err = s.bm.CreatePort(ctx, openstack.CreatePort{NodeUUID: node.UUID, Address: mac})
 			}
+		}
+		if err != nil {
 			return res, err
 		}
 		res.Changes = append(res.Changes, "create port "+mac)

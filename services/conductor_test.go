@@ -277,7 +277,7 @@ func TestSyncIronic(t *testing.T) {
 
 	t.Run("second sync writes nothing", func(t *testing.T) {
 		e.proxy.reset()
-		before := e.netboxWrites()
+		before, total := e.netboxWrites(), e.srv.TotalRequests()
 		rep, out, err := e.sync(t, services.SyncIronicOpts{})
 		require.NoError(t, err, out)
 		require.Equal(t, map[string]string{a: services.SyncUnchanged, b: services.SyncUnchanged}, actions(rep), out)
@@ -285,6 +285,7 @@ func TestSyncIronic(t *testing.T) {
 		require.Empty(t, writes)
 		require.LessOrEqual(t, reads, 3*2, "Ironic requests for 2 nodes")
 		require.Equal(t, before, e.netboxWrites())
+		require.LessOrEqual(t, e.srv.TotalRequests()-total, 2*2, "NetBox requests for 2 nodes")
 	})
 
 	t.Run("force updates", func(t *testing.T) {
@@ -309,6 +310,30 @@ func TestSyncIronic(t *testing.T) {
 		require.Equal(t, map[string]string{a: services.SyncUpdated, b: services.SyncUnchanged}, actions(rep), out)
 		require.ElementsMatch(t, []string{"02:00:00:00:0a:01", "02:00:00:00:0a:99"}, e.ports(t, na.UUID))
 		require.Contains(t, out, "port 02:00:00:00:0a:02 deleted")
+	})
+
+	t.Run("a MAC moved to another device moves its port", func(t *testing.T) {
+		ifaceID := func(dev int, name string) int {
+			is, err := e.nb.Interfaces(ctxT(t, 30*time.Second), netbox.InterfaceFilter{DeviceID: []int{dev}, Name: []string{name}})
+			require.NoError(t, err)
+			require.Len(t, is, 1)
+			return is[0].ID
+		}
+		e.setMAC(t, ifaceID(aID, "eth1"), "02:00:00:00:0a:98")
+		e.setMAC(t, ifaceID(bID, "eth0"), "02:00:00:00:0a:99")
+		// b first: the MAC is still on a's node, which gives it up.
+		rep, out, err := e.sync(t, services.SyncIronicOpts{Node: b})
+		require.NoError(t, err, out)
+		require.Equal(t, map[string]string{b: services.SyncUpdated}, actions(rep), out)
+		require.Contains(t, out, "port 02:00:00:00:0a:99 taken from node "+a)
+		rep, out, err = e.sync(t, services.SyncIronicOpts{})
+		require.NoError(t, err, out)
+		require.Equal(t, map[string]string{a: services.SyncUpdated, b: services.SyncUnchanged}, actions(rep), out)
+		require.ElementsMatch(t, []string{"02:00:00:00:0a:01", "02:00:00:00:0a:98"}, e.ports(t, na.UUID))
+		require.ElementsMatch(t, []string{"02:00:00:00:0a:99"}, e.ports(t, nbID.UUID))
+		rep, out, err = e.sync(t, services.SyncIronicOpts{})
+		require.NoError(t, err, out)
+		require.Equal(t, map[string]string{a: services.SyncUnchanged, b: services.SyncUnchanged}, actions(rep), out)
 	})
 
 	t.Run("dry run writes nothing and masks secrets", func(t *testing.T) {
