@@ -126,28 +126,32 @@ func decodeRawNode(b json.RawMessage) (rawNode, error) {
 	return r, json.Unmarshal(b, &r.n)
 }
 
-// listRawNodes lists every node with every field. Without filters
-// Ironic's next links are safe to follow.
+// listRawNodes lists every node with every field, a page at a time by
+// marker (as the openstack package does: Ironic's next links are not
+// followed).
 func listRawNodes(ctx context.Context, bm *openstack.BareMetal) ([]rawNode, error) {
 	var out []rawNode
-	err := nodes.ListDetail(bm.ServiceClient(), nodes.ListOpts{}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+	marker := ""
+	for {
 		var page []json.RawMessage
-		if err := nodes.ExtractNodesInto(p, &page); err != nil {
-			return false, err
+		err := nodes.ListDetail(bm.ServiceClient(), nodes.ListOpts{Marker: marker}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+			return false, nodes.ExtractNodesInto(p, &page)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list Ironic nodes: %w", err)
 		}
 		for _, b := range page {
 			r, err := decodeRawNode(b)
 			if err != nil {
-				return false, err
+				return nil, fmt.Errorf("list Ironic nodes: %w", err)
 			}
 			out = append(out, r)
 		}
-		return true, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list Ironic nodes: %w", err)
+		if len(page) == 0 || out[len(out)-1].n.UUID == marker {
+			return out, nil
+		}
+		marker = out[len(out)-1].n.UUID
 	}
-	return out, nil
 }
 
 func getRawNode(ctx context.Context, bm *openstack.BareMetal, ref string) (*rawNode, error) {
