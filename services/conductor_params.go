@@ -443,6 +443,13 @@ func prepareNode(ctx context.Context, dev netbox.Device, ifaces []netbox.Interfa
 		spec.notes = append(spec.notes, "target_raid_config is not synced (set it with the RAID API)")
 	}
 	spec.attrs["resource_class"] = dev.Name
+	for _, k := range []string{"extra", "driver_info", "properties", "instance_info"} {
+		if v, ok := spec.attrs[k]; ok && v != nil {
+			if _, ok := v.(map[string]any); !ok {
+				return spec, fmt.Errorf("ironic_parameters.%s: expected a mapping, got %s", k, jsonKind(v))
+			}
+		}
+	}
 	extra, _ := spec.attrs["extra"].(map[string]any)
 	if extra == nil {
 		extra = map[string]any{}
@@ -522,4 +529,20 @@ func maskString(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case float64:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return "null"
 }

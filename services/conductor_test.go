@@ -433,6 +433,10 @@ func TestSyncIronicErrors(t *testing.T) {
 	_, _, err = e.sync(t, services.SyncIronicOpts{Node: "no-such-device-" + e.tag})
 	require.ErrorContains(t, err, "not found in NetBox")
 
+	notMap, _ := e.device(t, "10.9.1.3/24", map[string]any{"ironic_parameters": map[string]any{"properties": "cpus=8"}})
+	_, _, err = e.sync(t, services.SyncIronicOpts{Node: notMap})
+	require.ErrorContains(t, err, "ironic_parameters.properties: expected a mapping, got a string")
+
 	noOOB, _ := e.device(t, "", nil)
 	_, _, err = e.sync(t, services.SyncIronicOpts{Node: noOOB})
 	require.ErrorContains(t, err, `template variable "remote_board_address" (the device has no OOB address, oob_ip) is not defined`)
