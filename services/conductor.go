@@ -291,7 +291,10 @@ func SyncIronic(ctx context.Context, nb *netbox.Client, bm *openstack.BareMetal,
 		if err != nil {
 			return rep, fmt.Errorf("sync ironic: %w", err)
 		}
-		ports = map[string][]openstack.Port{}
+		ports = make(map[string][]openstack.Port, len(all))
+		for _, n := range all {
+			ports[n.n.UUID] = nil // listed: no port unless one follows
+		}
 		for _, p := range ps {
 			ports[p.NodeUUID] = append(ports[p.NodeUUID], p)
 		}
@@ -396,7 +399,7 @@ type ironicSync struct {
 	w      *lineWriter
 	prefix string
 	locker statemachine.Locker
-	ports  map[string][]openstack.Port // by node UUID; nil: ask per node
+	ports  map[string][]openstack.Port // by node UUID, of the listed nodes; others are asked for
 	// wantedBy is the device that wants each MAC address.
 	wantedBy map[string]string
 }
@@ -537,6 +540,12 @@ func (s *ironicSync) device(ctx context.Context, dev netbox.Device, have *rawNod
 			}
 		}()
 	}
+	if have == nil {
+		// Another sync may have created it since the list.
+		if have, err = getRawNode(ctx, s.bm, dev.Name); err != nil {
+			return s.failed(res, err)
+		}
+	}
 	out, err := s.apply(ctx, dev, have, spec, adopt)
 	if err != nil {
 		out.Action = SyncFailed
@@ -630,8 +639,8 @@ func (s *ironicSync) takePort(ctx context.Context, device, mac string) (string, 
 }
 
 func (s *ironicSync) nodePorts(ctx context.Context, uuid string) ([]openstack.Port, error) {
-	if s.ports != nil {
-		return s.ports[uuid], nil
+	if ps, ok := s.ports[uuid]; ok {
+		return ps, nil
 	}
 	return s.bm.Ports(ctx, &openstack.ListPortsOpts{Node: uuid})
 }

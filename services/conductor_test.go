@@ -566,3 +566,34 @@ func TestConductorWorker(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{a: services.SyncUnchanged}, actions(rep))
 }
+
+// Two syncs at once (a sync per device at a time, under one locker)
+// create each node once: the second finds under the lock what the first
+// made.
+func TestSyncIronicConcurrent(t *testing.T) {
+	t.Parallel()
+	e := newSyncEnv(t)
+	for i := range 3 {
+		e.device(t, "10.9.5."+string(rune('1'+i))+"/24", nil, iface{name: "eth0", mac: "02:00:00:00:5a:0" + string(rune('1'+i)), enabled: true})
+	}
+	locker := statemachine.NewMemoryLocker()
+	reps := make([]services.SyncReport, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i], errs[i] = services.SyncIronic(ctxT(t, 2*time.Minute), e.nb, e.bm, e.cfg, services.SyncIronicOpts{Locker: locker})
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.Equal(t, 3, reps[0].Created+reps[1].Created, "%+v\n%+v", reps[0].Nodes, reps[1].Nodes)
+	require.Equal(t, 3, reps[0].Unchanged+reps[1].Unchanged)
+	for _, name := range e.names {
+		n, err := e.admin.Node(ctxT(t, 30*time.Second), name)
+		require.NoError(t, err)
+		require.Len(t, e.ports(t, n.UUID), 1)
+	}
+}
