@@ -26,6 +26,7 @@ func TestParseConductorFilters(t *testing.T) {
 		err        string
 	}{
 		{"upstream default", `[{status: active, tag: [managed-by-ironic]}]`, []map[string]any{{"status": "active", "tag": []any{"managed-by-ironic"}}}, ""},
+		{"upstream's default text", `[{'status': 'active', 'tag': ['managed-by-ironic']}]`, []map[string]any{{"status": "active", "tag": []any{"managed-by-ironic"}}}, ""},
 		{"json", `[{"site": "dc1", "cf_ironic_enabled": true}, {"name": ["a", "b"]}]`,
 			[]map[string]any{{"site": "dc1", "cf_ironic_enabled": true}, {"name": []any{"a", "b"}}}, ""},
 		{"not a list", `{status: active}`, nil, "NETBOX_FILTER_CONDUCTOR_IRONIC: expected a list of NetBox filter mappings"},
