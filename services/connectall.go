@@ -42,19 +42,8 @@ type ConnectFollow struct {
 // ConnectTask is the task of one device.
 type ConnectTask struct {
 	Device string `json:"device"`
-	ID     string `json:"task_id"`
-	// State is the task's state when ConnectAll returned (empty with
-	// NoWait, or when waiting for it failed).
-	State osism.State `json:"state,omitempty"`
-	// ExitStatus is the followed task's exit status.
-	ExitStatus int `json:"exit_status"`
-	// Error is why the task did not succeed: the task's error, or why
-	// waiting for it failed.
-	Error string `json:"error,omitempty"`
+	TaskOutcome
 }
-
-// Failed reports whether the task did not succeed (after a wait).
-func (t ConnectTask) Failed() bool { return t.State != osism.StateSucceeded }
 
 // ErrDevicesFailed matches the error of a ConnectAll some of whose
 // devices failed.
@@ -80,7 +69,7 @@ func ConnectAll(ctx context.Context, client *osism.Client, req ConnectAllRequest
 		if err != nil {
 			return tasks, err
 		}
-		tasks = append(tasks, ConnectTask{Device: d, ID: res.ID})
+		tasks = append(tasks, ConnectTask{Device: d, TaskOutcome: TaskOutcome{ID: res.ID}})
 	}
 	if opts.NoWait {
 		return tasks, nil
@@ -92,56 +81,14 @@ func ConnectAll(ctx context.Context, client *osism.Client, req ConnectAllRequest
 			errOut = io.Discard
 		}
 		fmt.Fprintf(errOut, "osism: task %s: connect %s to %s\n", t.ID, t.Device, req.State)
-		out := opts.Follow.Out
-		if out == nil {
-			out = io.Discard
-		}
-		fo := opts.Follow.FollowOpts
-		code, err := FollowTask(ctx, client, t.ID, out, &fo)
-		t.ExitStatus = code
-		if err != nil {
-			return tasks, err
-		}
-		if info, err := client.Get(ctx, t.ID); err == nil {
-			t.State, t.Error = info.State, info.Error
-		}
-		return tasks, nil
+		return tasks, followOne(ctx, client, &t.TaskOutcome, opts.Follow)
 	}
-	return tasks, waitConnects(ctx, client, tasks, opts.Progress)
-}
-
-// waitConnects waits for every task, filling in how each ended.
-func waitConnects(ctx context.Context, client *osism.Client, tasks []ConnectTask, progress func(done, total, failed int)) error {
-	type done struct {
-		i int
-		t *osism.Task
-		e error
+	outs := make([]*TaskOutcome, len(tasks))
+	for i := range tasks {
+		outs[i] = &tasks[i].TaskOutcome
 	}
-	ch := make(chan done, len(tasks))
-	for i, t := range tasks {
-		go func() {
-			info, err := client.Wait(ctx, t.ID)
-			ch <- done{i, info, err}
-		}()
+	if failed := awaitAll(ctx, client, outs, opts.Progress); failed > 0 {
+		return tasks, fmt.Errorf("%d of %d %w", failed, len(tasks), ErrDevicesFailed)
 	}
-	failed := 0
-	for n := 1; n <= len(tasks); n++ {
-		d := <-ch
-		t := &tasks[d.i]
-		if d.e != nil {
-			t.Error = d.e.Error()
-		} else {
-			t.State, t.Error, t.ExitStatus = d.t.State, d.t.Error, d.t.ExitStatus
-		}
-		if t.Failed() {
-			failed++
-		}
-		if progress != nil {
-			progress(n, len(tasks), failed)
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d %w", failed, len(tasks), ErrDevicesFailed)
-	}
-	return nil
+	return tasks, nil
 }

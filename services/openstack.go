@@ -285,11 +285,8 @@ func BaremetalTargets(ctx context.Context, bm *openstack.BareMetal, op osism.Bar
 
 // BaremetalTask is the task of one node of RunBaremetalTasks.
 type BaremetalTask struct {
-	Node       string      `json:"node"`
-	ID         string      `json:"task_id"`
-	State      osism.State `json:"state,omitempty"`
-	ExitStatus int         `json:"exit_status"`
-	Error      string      `json:"error,omitempty"`
+	Node string `json:"node"`
+	TaskOutcome
 }
 
 // BaremetalTasksOpts are the knobs of RunBaremetalTasks; nil means
@@ -321,57 +318,23 @@ func RunBaremetalTasks(ctx context.Context, client *osism.Client, args osism.Bar
 		if err != nil {
 			return tasks, err
 		}
-		tasks = append(tasks, BaremetalTask{Node: n, ID: res.ID})
+		tasks = append(tasks, BaremetalTask{Node: n, TaskOutcome: TaskOutcome{ID: res.ID}})
 	}
 	if len(tasks) == 1 && opts.Follow != nil {
 		t := &tasks[0]
-		out := opts.Follow.Out
-		if out == nil {
-			out = io.Discard
-		}
-		fo := opts.Follow.FollowOpts
-		code, err := FollowTask(ctx, client, t.ID, out, &fo)
-		t.ExitStatus = code
-		if err != nil {
+		if err := followOne(ctx, client, &t.TaskOutcome, opts.Follow); err != nil {
 			return tasks, err
 		}
-		if info, err := client.Get(ctx, t.ID); err == nil {
-			t.State, t.Error = info.State, info.Error
-		}
-		if t.State != osism.StateSucceeded {
+		if t.Failed() {
 			return tasks, fmt.Errorf("1 of 1 %w", ErrNodesFailed)
 		}
 		return tasks, nil
 	}
-	type done struct {
-		i int
-		t *osism.Task
-		e error
+	outs := make([]*TaskOutcome, len(tasks))
+	for i := range tasks {
+		outs[i] = &tasks[i].TaskOutcome
 	}
-	ch := make(chan done, len(tasks))
-	for i, t := range tasks {
-		go func() {
-			info, err := client.Wait(ctx, t.ID)
-			ch <- done{i, info, err}
-		}()
-	}
-	failed := 0
-	for n := 1; n <= len(tasks); n++ {
-		d := <-ch
-		t := &tasks[d.i]
-		if d.e != nil {
-			t.Error = d.e.Error()
-		} else {
-			t.State, t.Error, t.ExitStatus = d.t.State, d.t.Error, d.t.ExitStatus
-		}
-		if t.State != osism.StateSucceeded {
-			failed++
-		}
-		if opts.Progress != nil {
-			opts.Progress(n, len(tasks), failed)
-		}
-	}
-	if failed > 0 {
+	if failed := awaitAll(ctx, client, outs, opts.Progress); failed > 0 {
 		return tasks, fmt.Errorf("%d of %d %w", failed, len(tasks), ErrNodesFailed)
 	}
 	return tasks, nil
