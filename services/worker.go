@@ -13,7 +13,7 @@ import (
 
 // BuiltinHandlers returns the built-in task handlers: osism.noop;
 // ansible.run, kolla.run and ceph.run with the ansible section of cfg; and
-// netbox.connect with its netbox and fabric sections; openstack.baremetal
+// netbox.connect and netbox.generate with its netbox and fabric sections; openstack.baremetal
 // with its openstack section; conductor.sync_ironic and
 // conductor.sync_netbox with its conductor, netbox and openstack sections.
 func BuiltinHandlers(cfg Config) (*osism.Registry, error) { return builtinHandlers(cfg, false) }
@@ -25,6 +25,7 @@ func builtinHandlers(cfg Config, hostLocks bool) (*osism.Registry, error) {
 		osism.RegisterFunc(reg, noop),
 		RegisterAnsible(reg, cfg.Ansible),
 		registerFabric(reg, cfg, nil, hostLocks),
+		registerGenerate(reg, cfg, nil, hostLocks),
 		RegisterOpenStack(reg, cfg.OpenStack),
 		RegisterConductor(reg, cfg, hostLocks),
 	); err != nil {
