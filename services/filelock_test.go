@@ -73,7 +73,10 @@ func TestFileLocker(t *testing.T) {
 	if !strings.HasPrefix(entries[0].Name(), "device") {
 		key = "switch/node 1"
 	}
-	holder := exec.Command(flockBin, "-x", file, "sleep", "60")
+	// -o: flock(1) keeps the lock itself and does not hand it to sleep,
+	// so once flock is reaped the lock is free (a sleep that inherited it
+	// could still be exiting after the kill).
+	holder := exec.Command(flockBin, "-o", "-x", file, "sleep", "60")
 	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, holder.Start())
 	killHolder := func() { _ = syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); _ = holder.Wait() }
