@@ -199,9 +199,11 @@ func TestApplyStandalone(t *testing.T) {
 	require.Equal(t, "hello", end["role"])
 
 	pidfile := filepath.Join(t.TempDir(), "sleep.pid")
-	_, stderr, code = e.runFull(t, "apply", "--timeout", "3s", "--environment", "generic", "sleep", "-e", "pidfile="+pidfile)
+	// 10 s leaves ansible-playbook time to reach the sleep on a loaded
+	// machine; the playbook sleeps far longer.
+	_, stderr, code = e.runFull(t, "apply", "--timeout", "10s", "--environment", "generic", "sleep", "-e", "pidfile="+pidfile)
 	require.Equal(t, exitFailure, code)
-	require.Contains(t, stderr, "timed out after 3s")
+	require.Contains(t, stderr, "timed out after 10s")
 	data, err := os.ReadFile(pidfile)
 	require.NoError(t, err, "the playbook's sleep had started")
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
