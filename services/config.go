@@ -54,6 +54,9 @@ type Config struct {
 	// Conductor is the conductor's section: the devices sync ironic
 	// registers and their node parameters.
 	Conductor ConductorConfig `yaml:"conductor" json:"conductor"`
+	// Reconciler is the reconciler's section: the devices and groups of
+	// the Ansible inventory it builds, and where it writes it.
+	Reconciler ReconcilerConfig `yaml:"reconciler" json:"reconciler"`
 	// API is the API service's section (osism service api).
 	API APIConfig `yaml:"api" json:"api"`
 }
@@ -190,7 +193,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		c.BrokerService.ClusterPassword = osism.Secret(v)
 	}
 	c.Listener.ApplyEnv(lookup)
-	return errors.Join(c.API.ApplyEnv(lookup), c.Conductor.ApplyEnv(lookup), c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
+	return errors.Join(c.API.ApplyEnv(lookup), c.Conductor.ApplyEnv(lookup), c.Reconciler.ApplyEnv(lookup), c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
 }
 
 // Validate checks every section and names the offending field.
@@ -208,6 +211,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Conductor.Validate(); err != nil {
+		return err
+	}
+	if err := c.Reconciler.Validate(); err != nil {
 		return err
 	}
 	if err := c.API.Validate(); err != nil {

@@ -56,8 +56,8 @@ func ExampleBuiltinHandlers() {
 	fmt.Println(reg.Kinds())
 	fmt.Println(reg.Queues())
 	// Output:
-	// [ansible.run ceph.run conductor.sync_ironic conductor.sync_netbox kolla.run netbox.connect openstack.baremetal osism.noop]
-	// [ceph-ansible conductor kolla-ansible netbox openstack osism-ansible]
+	// [ansible.run ceph.run conductor.sync_ironic conductor.sync_netbox kolla.run netbox.connect netbox.generate openstack.baremetal osism.noop reconciler.run]
+	// [ceph-ansible conductor kolla-ansible netbox openstack osism-ansible reconciler]
 }
 
 // Without a broker URL a command runs a bus of its own: an embedded

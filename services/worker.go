@@ -15,7 +15,8 @@ import (
 // ansible.run, kolla.run and ceph.run with the ansible section of cfg; and
 // netbox.connect and netbox.generate with its netbox and fabric sections; openstack.baremetal
 // with its openstack section; conductor.sync_ironic and
-// conductor.sync_netbox with its conductor, netbox and openstack sections.
+// conductor.sync_netbox with its conductor, netbox and openstack sections;
+// reconciler.run with its reconciler, ansible and netbox sections.
 func BuiltinHandlers(cfg Config) (*osism.Registry, error) { return builtinHandlers(cfg, false) }
 
 // builtinHandlers is BuiltinHandlers; hostLocks is registerFabric's.
@@ -28,6 +29,7 @@ func builtinHandlers(cfg Config, hostLocks bool) (*osism.Registry, error) {
 		registerGenerate(reg, cfg, nil, hostLocks),
 		RegisterOpenStack(reg, cfg.OpenStack),
 		RegisterConductor(reg, cfg, hostLocks),
+		RegisterReconciler(reg, cfg),
 	); err != nil {
 		return nil, fmt.Errorf("built-in handlers: %w", err)
 	}
