@@ -333,6 +333,10 @@ func rolePermissions(r Role, queues ...osism.Queue) *server.Permissions {
 		)
 		sub = append(sub, "osism.cancel.>")
 	}
+	if r == RoleOperator || r == RoleReader {
+		// The API's stream of events (GET /v1/events) and other watchers.
+		sub = append(sub, "osism.events.>")
+	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: sub},

@@ -691,3 +691,53 @@ func TestTaskMessagesHiddenFromReadersAndWorkers(t *testing.T) {
 	require.Equal(t, osism.StateCancelled, task.State)
 	require.NotContains(t, string(task.Args), "planted-4411")
 }
+
+// Readers and operators may subscribe to the bus's events (the API's
+// event stream); workers only publish them.
+func TestBrokerEventSubscribers(t *testing.T) {
+	t.Parallel()
+	logs := &logBuf{}
+	b := roleBroker(t, logs)
+	ctx := ctxT(t, 30*time.Second)
+	opErrs, readErrs, workErrs := &permErrs{}, &permErrs{}, &permErrs{}
+	op := dialAs(t, ctx, b.URL(), osism.ConnConfig{User: "ops", Password: opPass}, opErrs)
+	reader := dialAs(t, ctx, b.URL(), osism.ConnConfig{User: "dash", Password: readerPass}, readErrs)
+	worker := dialAs(t, ctx, b.URL(), osism.ConnConfig{Token: workerTok}, workErrs)
+
+	tests := []struct {
+		name    string
+		client  *osism.Client
+		errs    *permErrs
+		allowed bool
+	}{
+		{"operator", op, opErrs, true},
+		{"reader", reader, readErrs, true},
+		{"worker", worker, workErrs, false},
+	}
+	got := make([]chan osism.Event, len(tests))
+	for i, tc := range tests {
+		got[i] = make(chan osism.Event, 4)
+		ch := got[i]
+		sub, err := tc.client.SubscribeEvents("ironic", "", func(ev osism.Event) { ch <- ev })
+		require.NoError(t, err, tc.name)
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		require.NoError(t, tc.client.Conn().Flush(), tc.name)
+	}
+	require.NoError(t, worker.PublishEvent(ctx, "ironic", "baremetal.node.power_set.end", map[string]string{"node": "node-1"}))
+	require.NoError(t, worker.Conn().Flush())
+	for i, tc := range tests {
+		if !tc.allowed {
+			continue
+		}
+		select {
+		case ev := <-got[i]:
+			require.Equal(t, "baremetal.node.power_set.end", ev.Type, tc.name)
+		case <-ctx.Done():
+			t.Fatalf("%s: no event: %v", tc.name, tc.errs)
+		}
+		require.False(t, tc.errs.violated("osism.events"), "%s refused: %v", tc.name, tc.errs)
+	}
+	require.Eventually(t, func() bool { return workErrs.violated("osism.events") }, 5*time.Second, 20*time.Millisecond,
+		"a worker's subscription to events must be refused")
+	require.Empty(t, got[2])
+}
