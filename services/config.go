@@ -51,6 +51,12 @@ type Config struct {
 	// Listener is the listener service's section (osism service
 	// listener): RabbitMQ, its queue and the transition rules.
 	Listener ListenerConfig `yaml:"listener" json:"listener"`
+	// Beat is the beat's section (osism service beat): the periodic
+	// tasks and the leader's lock.
+	Beat BeatConfig `yaml:"beat" json:"beat"`
+	// Watchdog is the watchdog's section (osism service watchdog): the
+	// inventory directory watched and the debounce.
+	Watchdog WatchdogConfig `yaml:"watchdog" json:"watchdog"`
 	// Conductor is the conductor's section: the devices sync ironic
 	// registers and their node parameters.
 	Conductor ConductorConfig `yaml:"conductor" json:"conductor"`
@@ -193,6 +199,9 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		c.BrokerService.ClusterPassword = osism.Secret(v)
 	}
 	c.Listener.ApplyEnv(lookup)
+	if err := errors.Join(c.Beat.ApplyEnv(lookup), c.Watchdog.ApplyEnv(lookup)); err != nil {
+		return err
+	}
 	return errors.Join(c.API.ApplyEnv(lookup), c.Conductor.ApplyEnv(lookup), c.Reconciler.ApplyEnv(lookup), c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
 }
 
@@ -208,6 +217,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config fabric.max_sessions %d: expected 0 (the default) or more", c.Fabric.Switches.MaxSessions)
 	}
 	if err := c.Listener.Validate(); err != nil {
+		return err
+	}
+	if err := errors.Join(c.Beat.Validate(), c.Watchdog.Validate()); err != nil {
 		return err
 	}
 	if err := c.Conductor.Validate(); err != nil {
