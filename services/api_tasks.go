@@ -158,7 +158,10 @@ func (a *API) cancelTask(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := a.bus.Cancel(r.Context(), id); err != nil {
+	// The bus's JetStream calls need a deadline.
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	if err := a.bus.Cancel(ctx, id); err != nil {
 		a.busError(w, err)
 		return
 	}
