@@ -347,7 +347,7 @@ type gateArgs struct {
 	Gate string `json:"gate"`
 }
 
-func (gateArgs) Kind() string        { return "test.gate" }
+func (gateArgs) Kind() string       { return "test.gate" }
 func (gateArgs) Queue() osism.Queue { return osism.QueueConductor }
 
 var gates sync.Map // name -> chan struct{}
