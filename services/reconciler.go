@@ -232,6 +232,7 @@ func (r *Reconciler) build(devs []netbox.InventoryDevice, static *inventory) (*i
 				}
 			}
 			h.vars[k] = sv
+			h.varWhere[k] = sh.varWhere[k]
 		}
 	}
 	return inv, conflicts, nil
@@ -323,7 +324,11 @@ func (inv *inventory) validate() error {
 		}
 		for _, k := range sortedKeysOf(h.vars) {
 			if !validVarName(k) {
-				errs = append(errs, fmt.Errorf("%s: host %q: variable name %q: expected letters, digits and _, not starting with a digit, and no Python keyword, as Ansible accepts", h.where, n, k))
+				where := h.where
+				if w := h.varWhere[k]; w != "" {
+					where = w
+				}
+				errs = append(errs, fmt.Errorf("%s: host %q: variable name %q: expected letters, digits and _, not starting with a digit, and no Python keyword, as Ansible accepts", where, n, k))
 			}
 		}
 	}

@@ -25,6 +25,8 @@ type inventory struct {
 
 type invHost struct {
 	vars map[string]any
+	// varWhere names where a static variable was set (file and line).
+	varWhere map[string]string
 	// where names the host's origin in errors: a NetBox device or a
 	// file and line of the static inventory.
 	where string
@@ -44,7 +46,7 @@ func newInventory() *inventory {
 func (inv *inventory) host(name, where string) *invHost {
 	h := inv.hosts[name]
 	if h == nil {
-		h = &invHost{vars: map[string]any{}, where: where}
+		h = &invHost{vars: map[string]any{}, varWhere: map[string]string{}, where: where}
 		inv.hosts[name] = h
 	}
 	return h
@@ -173,6 +175,7 @@ func yamlGroup(inv *inventory, path, name string, n *yaml.Node, line int) error 
 					ho := inv.host(h, hw)
 					for k, v := range vars {
 						ho.vars[k] = v
+						ho.varWhere[k] = hw
 					}
 					if name != "all" {
 						g.hosts[h] = true
@@ -295,6 +298,7 @@ func parseINIInventory(inv *inventory, path string, b []byte) error {
 				ho := inv.host(h, where)
 				for k, v := range vars {
 					ho.vars[k] = v
+					ho.varWhere[k] = where
 				}
 				if group != "ungrouped" && group != "all" {
 					inv.group(group, where).hosts[h] = true

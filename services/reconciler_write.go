@@ -80,7 +80,7 @@ func (inv *inventory) render(mask *regexp.Regexp) (map[string][]byte, error) {
 	if g := inv.groups["all"]; g != nil && len(g.vars) > 0 {
 		all["vars"] = maskVars(g.vars, mask)
 	}
-	b, err := yaml.Marshal(map[string]any{"all": all})
+	b, err := marshalYAML(map[string]any{"all": all})
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", ReconcilerHostsFile, err)
 	}
@@ -89,13 +89,28 @@ func (inv *inventory) render(mask *regexp.Regexp) (map[string][]byte, error) {
 		if len(h.vars) == 0 {
 			continue
 		}
-		b, err := yaml.Marshal(maskVars(h.vars, mask))
+		b, err := marshalYAML(maskVars(h.vars, mask))
 		if err != nil {
 			return nil, fmt.Errorf("render host_vars of %s (%s): %w", n, h.where, err)
 		}
 		files[ReconcilerHostVarsDir+"/"+n+".yml"] = append([]byte(reconcilerHeader), b...)
 	}
 	return files, nil
+}
+
+// marshalYAML writes v as YAML indented by two spaces, mapping keys
+// sorted.
+func marshalYAML(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // maskVars returns vars with the values of matching keys, at any depth,
@@ -359,7 +374,7 @@ func maskFile(b []byte, mask *regexp.Regexp) []byte {
 	if err := yaml.Unmarshal(b, &v); err != nil {
 		return b
 	}
-	out, err := yaml.Marshal(maskValue(v, mask))
+	out, err := marshalYAML(maskValue(v, mask))
 	if err != nil {
 		return b
 	}
