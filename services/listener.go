@@ -377,6 +377,14 @@ func (l *Listener) deadLetter(ctx context.Context, d amqp.Delivery, pub *amqp.Ch
 		_ = d.Nack(false, true)
 		return errors.New("dead-letter a message: no channel yet")
 	}
+	// A delivery of a connection that is gone (RabbitMQ restarted while
+	// NetBox answered) cannot be acknowledged: the broker delivers it
+	// again, to the new connection. Dead-lettering it now, through the
+	// new connection's channel, would put it in the dead-letter queue
+	// twice.
+	if ch, ok := d.Acknowledger.(*amqp.Channel); ok && ch.IsClosed() {
+		return errors.New("dead-letter a message: its connection is gone; RabbitMQ delivers it again")
+	}
 	h := amqp.Table{}
 	for k, v := range d.Headers {
 		h[k] = v
