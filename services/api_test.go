@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,8 +26,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/internal/testenv"
 	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/netbox/netboxtest"
+	"github.com/osism/go-osism/openstack"
 	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
@@ -299,6 +302,10 @@ func TestAPIWebhook(t *testing.T) {
 		{"malformed JSON, signed", signed(`{not json`), 400, "", nil},
 		{"managed switch renders", signed(device("leaf-1", "switch", "managed-by-osism")), 202, osism.KindNetBoxGenerate, []string{"leaf-1"}},
 		{"interface wired to a switch renders it", signed(iface), 202, osism.KindNetBoxGenerate, []string{"leaf-1"}},
+		{"interface of a switch renders it", signed(`{"event":"updated","model":"interface","data":{"id":12,"name":"swp9","device":{"id":2,"name":"leaf-2"}}}`),
+			202, osism.KindNetBoxGenerate, []string{"leaf-2"}},
+		{"interface of an unmanaged device", signed(`{"event":"updated","model":"interface","data":{"id":13,"name":"eth9","device":{"id":3,"name":"node-3"}}}`),
+			204, "", nil},
 		{"server reconciles", signed(device("node-9", "server")), 202, osism.KindReconcilerRun, nil},
 		{"anything else", signed(device("pdu-1", "pdu")), 204, "", nil},
 		{"another model", signed(`{"event":"created","model":"site","data":{"id":1}}`), 204, "", nil},
@@ -337,7 +344,7 @@ func TestAPIWebhook(t *testing.T) {
 	require.Contains(t, string(a.body), `"duplicate":true`)
 	// The outcomes are counted.
 	a = e.do(t, request{method: "GET", path: "/metrics", token: apiReadTok})
-	require.Contains(t, string(a.body), `osism_api_webhooks_total{result="ignored"} 2`)
+	require.Contains(t, string(a.body), `osism_api_webhooks_total{result="ignored"} 3`)
 	require.Contains(t, string(a.body), `osism_api_webhooks_total{result="unauthorized"} 3`)
 }
 
@@ -638,4 +645,41 @@ func TestAPIReadiness(t *testing.T) {
 	require.Contains(t, string(a.body), `unreachable`)
 	a = e.do(t, request{method: "GET", path: "/healthz"})
 	require.Equal(t, 200, a.status)
+}
+
+// GET /v1/baremetal/nodes joins the real Ironic's nodes with their NetBox
+// devices.
+func TestAPIBaremetalNodes(t *testing.T) {
+	t.Parallel()
+	ironicURL := testenv.Ironic(t)
+	ctx := ctxT2(t, time.Minute)
+	bm, err := openstack.NewBareMetal(ctx, openstack.Config{Endpoint: ironicURL})
+	require.NoError(t, err)
+	e := newAPIEnv(t, func(_ *services.APIConfig, o *services.APIOpts) { o.BareMetal = bm })
+	name := uniqueName(t, "api-")
+	_, err = e.nb.Create("dcim.device", map[string]any{"name": name, "site": e.nb.ID("dcim.site", "dc1"),
+		"device_type": e.nb.ID("dcim.devicetype", "SYS-1029P"), "role": e.nb.ID("dcim.devicerole", "compute")})
+	require.NoError(t, err)
+	n, err := bm.CreateNode(ctx, openstack.CreateNode{Name: name, Driver: "fake-hardware"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = bm.DeleteNode(context.Background(), n.UUID) })
+
+	a := e.do(t, request{method: "GET", path: "/v1/baremetal/nodes", token: apiReadTok})
+	require.Equal(t, 200, a.status, "%s", a.body)
+	var got struct {
+		Nodes []struct {
+			UUID, Name string
+			Device     *struct{ Name string } `json:"netbox_device"`
+		}
+	}
+	a.json(t, &got)
+	i := slices.IndexFunc(got.Nodes, func(x struct {
+		UUID, Name string
+		Device     *struct{ Name string } `json:"netbox_device"`
+	}) bool {
+		return x.UUID == n.UUID
+	})
+	require.GreaterOrEqual(t, i, 0, "the node is listed")
+	require.NotNil(t, got.Nodes[i].Device, "joined with its device")
+	require.Equal(t, name, got.Nodes[i].Device.Name)
 }
