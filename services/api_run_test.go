@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/osism/go-osism/osism"
 	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
 )
@@ -142,4 +143,52 @@ func TestAPIServeTLSAndShutdown(t *testing.T) {
 	err = bad.Serve(context.Background(), ln2)
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "/nonexistent.pem"), err.Error())
+}
+
+// A task's output stream outlives the write timeout of ordinary answers,
+// and the API composes with other services in a group.
+func TestAPIStreamOutlivesWriteTimeout(t *testing.T) {
+	t.Parallel()
+	bus := osismtest.New(t, nil)
+	reg := osism.NewRegistry()
+	require.NoError(t, osism.RegisterFunc(reg, gateHandler))
+	bus.NewRunner(t, osism.RunnerConfig{Queues: map[osism.Queue]int{osism.QueueConductor: 1}, Handlers: reg})
+	const wt = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	api, err := services.NewAPI(services.APIConfig{Listen: ln.Addr().String(), WriteTimeout: wt},
+		services.APIOpts{Bus: bus.Client, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, ln.Close()) // Run listens on the address itself
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var g services.Group
+	g.Add("api", api)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	base := "http://" + ln.Addr().String()
+	osismtest.WaitFor(t, 10*time.Second, func() bool {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil && res.StatusCode == 200
+	}, "the API answers")
+
+	gate := make(chan struct{})
+	gates.Store("slow", gate)
+	sub, err := bus.Client.Submit(ctxT(t, 10*time.Second), gateArgs{Gate: "slow"}, nil)
+	require.NoError(t, err)
+	res, err := http.Get(base + "/v1/tasks/" + sub.ID + "/output")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	ch := make(chan sseEvent, 8)
+	go readSSE(res.Body, ch)
+	require.Equal(t, sseEvent{"line", "first line"}, nextEvent(t, ch))
+	// The task goes on well after the write timeout has passed.
+	time.AfterFunc(5*wt, func() { close(gate) })
+	require.Equal(t, sseEvent{"line", "second line"}, nextEvent(t, ch))
+	require.Equal(t, "end", nextEvent(t, ch).name)
+	cancel()
+	require.NoError(t, <-done)
 }
