@@ -20,15 +20,16 @@ type RawArgs struct {
 // knownKinds are the built-in kinds by name: they give a RawArgs its
 // queue and its redaction.
 var knownKinds = map[string]Args{
-	NoopArgs{}.Kind(): NoopArgs{},
-	KindAnsibleRun:    AnsibleRunArgs{},
-	KindKollaRun:      KollaRunArgs{},
-	KindCephRun:       CephRunArgs{},
-	KindNetBoxConnect: NetBoxConnectArgs{},
-	KindReconcilerRun: ReconcilerRunArgs{},
-	KindSyncIronic:    SyncIronicArgs{},
-	KindSyncNetBox:    SyncNetBoxArgs{},
-	KindBaremetal:     BaremetalArgs{},
+	NoopArgs{}.Kind():  NoopArgs{},
+	KindAnsibleRun:     AnsibleRunArgs{},
+	KindKollaRun:       KollaRunArgs{},
+	KindCephRun:        CephRunArgs{},
+	KindNetBoxConnect:  NetBoxConnectArgs{},
+	KindReconcilerRun:  ReconcilerRunArgs{},
+	KindSyncIronic:     SyncIronicArgs{},
+	KindSyncNetBox:     SyncNetBoxArgs{},
+	KindBaremetal:      BaremetalArgs{},
+	KindNetBoxGenerate: NetBoxGenerateArgs{},
 }
 
 // NewRawArgs returns the task of kind with the arguments args, a JSON

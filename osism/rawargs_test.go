@@ -23,6 +23,7 @@ func TestNewRawArgs(t *testing.T) {
 	}{
 		{name: "built-in kind takes its queue", kind: "reconciler.run", args: `{"reason":"beat"}`,
 			wantQueue: osism.QueueReconciler, wantJSON: `{"reason":"beat"}`},
+		{name: "netbox.generate on its queue", kind: "netbox.generate", wantQueue: osism.QueueNetBox, wantJSON: `{}`},
 		{name: "no arguments are an empty object", kind: "ansible.run", wantQueue: osism.QueueOSISMAnsible, wantJSON: `{}`},
 		{name: "queue given wins", kind: "osism.noop", args: `{"lines":1}`, queue: "beat-test", wantQueue: "beat-test", wantJSON: `{"lines":1}`},
 		{name: "own kind with a queue", kind: "example.shout", args: `{"x":[1,2]}`, queue: "example", wantQueue: "example", wantJSON: `{"x":[1,2]}`},
