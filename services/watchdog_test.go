@@ -313,3 +313,27 @@ func TestWatchdogConfig(t *testing.T) {
 	require.Equal(t, "/srv/inv", services.WatchdogConfig{}.WithInventory(all.Ansible).Dir)
 	require.Equal(t, "/mine", services.WatchdogConfig{Dir: "/mine"}.WithInventory(all.Ansible).Dir)
 }
+
+// Both run in one process with services.Group.
+var (
+	_ services.Service = (*services.Beat)(nil)
+	_ services.Service = (*services.Watchdog)(nil)
+)
+
+// Changes that never pause still submit, ten debounces after the first.
+func TestWatchdogSubmitsWithinTenDebouncesOfChangesWithoutPause(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := newWatchdogRig(t, dir)
+	r.waitWatched(dir)
+	step := testDebounce * 4 / 5
+	elapsed := time.Duration(0)
+	for i := 0; elapsed < 10*testDebounce; i++ {
+		writeFile(t, filepath.Join(dir, "hosts"), fmt.Sprintf("n: %d\n", i))
+		r.sentinel(dir, fmt.Sprintf("step-%d~", i))
+		require.Zero(t, r.attempts(), "submitted after %s, before ten debounces", elapsed)
+		r.clock.Advance(step)
+		elapsed += step
+	}
+	osismtest.WaitFor(t, 10*time.Second, func() bool { return r.attempts() == 1 }, "the submission after ten debounces")
+}
