@@ -1,6 +1,7 @@
 package services
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -442,7 +443,7 @@ func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if !ok {
 		return false
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("request body: expected a JSON object as /v1/openapi.json describes: %v", err))

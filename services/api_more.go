@@ -1,7 +1,6 @@
 package services
 
 import (
-	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -123,10 +122,9 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	ctx := r.Context()
 	s := startSSE(w)
-	go s.keepalive(ctx, sseKeepalive)
+	defer s.keepalive(ctx, sseKeepalive)()
 	for {
 		select {
 		case <-ctx.Done():

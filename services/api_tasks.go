@@ -222,20 +222,28 @@ func (s *sse) comment(text string) error {
 	return s.rc.Flush()
 }
 
-// keepalive writes a comment every d until ctx ends.
-func (s *sse) keepalive(ctx context.Context, d time.Duration) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if s.comment("keepalive") != nil {
+// keepalive writes a comment every d until the returned stop is called
+// (or ctx ends); stop waits for the writer to be done, so that nothing
+// writes to the answer after its handler returned.
+func (s *sse) keepalive(ctx context.Context, d time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case <-t.C:
+				if s.comment("keepalive") != nil {
+					return
+				}
 			}
 		}
-	}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // sseLines turns the output Follow writes into one "line" event per line.
@@ -292,10 +300,9 @@ func (a *API) taskOutput(w http.ResponseWriter, r *http.Request) {
 		a.busError(w, err)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	ctx := r.Context()
 	s := startSSE(w)
-	go s.keepalive(ctx, sseKeepalive)
+	defer s.keepalive(ctx, sseKeepalive)()
 	lw := &sseLines{s: s}
 	exit, err := a.bus.Follow(ctx, id, lw, &osism.FollowOpts{NoFollow: !follow})
 	if err != nil {

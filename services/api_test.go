@@ -308,6 +308,7 @@ func TestAPIWebhook(t *testing.T) {
 			204, "", nil},
 		{"server reconciles", signed(device("node-9", "server")), 202, osism.KindReconcilerRun, nil},
 		{"anything else", signed(device("pdu-1", "pdu")), 204, "", nil},
+		{"deleted switch", signed(strings.Replace(device("leaf-1", "switch", "managed-by-osism"), `"updated"`, `"deleted"`, 1)), 204, "", nil},
 		{"another model", signed(`{"event":"created","model":"site","data":{"id":1}}`), 204, "", nil},
 	}
 	for _, tc := range tests {
@@ -344,7 +345,7 @@ func TestAPIWebhook(t *testing.T) {
 	require.Contains(t, string(a.body), `"duplicate":true`)
 	// The outcomes are counted.
 	a = e.do(t, request{method: "GET", path: "/metrics", token: apiReadTok})
-	require.Contains(t, string(a.body), `osism_api_webhooks_total{result="ignored"} 3`)
+	require.Contains(t, string(a.body), `osism_api_webhooks_total{result="ignored"} 4`)
 	require.Contains(t, string(a.body), `osism_api_webhooks_total{result="unauthorized"} 3`)
 }
 

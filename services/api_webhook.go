@@ -86,7 +86,8 @@ func (a *API) webhookTask(ctx context.Context, p netbox.WebhookPayload) (osism.A
 		if err != nil {
 			return nil, "", &webhookDataError{err}
 		}
-		if d.HasTag(netbox.TagManagedByOSISM) && d.Name != "" {
+		// A deleted switch has nothing left to render.
+		if d.HasTag(netbox.TagManagedByOSISM) && d.Name != "" && p.Event != netbox.EventDeleted {
 			sws := []string{d.Name}
 			return osism.NetBoxGenerateArgs{Switches: sws, Reason: "webhook"}, osism.NetBoxGenerateDedupKey(sws), nil
 		}
