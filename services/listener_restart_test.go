@@ -154,6 +154,7 @@ func (w tlogWriter) Write(b []byte) (int, error) {
 // the restart; the messages are persistent and published with confirms,
 // so that the listener's durable queue keeps them.
 func TestListenerSurvivesRabbitMQRestart(t *testing.T) {
+	t.Parallel()
 	node := testenv.StartRabbitNode(t)
 	cases := []struct {
 		name    string
@@ -297,7 +298,8 @@ func testListenerRestart(t *testing.T, node *testenv.RabbitNode, stop func() err
 		return err == nil && n == 0 && s.Received == s.Applied+s.Duplicates+s.Requeued
 	}, "the queue drained: %+v", l.Stats)
 	st := l.Stats()
-	t.Logf("MEASURE restart run: published again %d, redelivered or duplicate %d, %+v", pub.again.Load(), st.Duplicates, st)
+	t.Logf("MEASURE restart run: publisher refused %d times while the node was down, published again %d; listener duplicates %d; %+v",
+		pub.dialFailures.Load(), pub.again.Load(), st.Duplicates, st)
 	require.Equal(t, len(events), patches(), "one NetBox write per event: none lost, none applied twice")
 	require.EqualValues(t, len(events), st.Writes)
 	require.EqualValues(t, len(events), st.Applied)
@@ -343,6 +345,7 @@ func gatedNetBox(t testing.TB, target string) (url string, arrived <-chan struct
 // connection the restart ended is delivered again, so the listener does
 // not dead-letter it through the new connection as well.
 func TestListenerDeadLettersOnceAcrossRabbitMQRestart(t *testing.T) {
+	t.Parallel()
 	node := testenv.StartRabbitNode(t)
 	srv := netboxtest.New(t, netboxtest.WithSampleFabric())
 	// NetBox refuses a maintenance write: the custom field does not exist.

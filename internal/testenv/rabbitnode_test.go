@@ -15,6 +15,7 @@ import (
 // queue's persistent message across Stop and Start and across Kill and
 // Start, and leaves no process behind when stopped.
 func TestRabbitNodeRestartKeepsPersistentMessages(t *testing.T) {
+	t.Parallel()
 	n := StartRabbitNode(t)
 	u, err := url.Parse(n.URL())
 	require.NoError(t, err)
