@@ -684,3 +684,36 @@ func TestAPIBaremetalNodes(t *testing.T) {
 	require.NotNil(t, got.Nodes[i].Device, "joined with its device")
 	require.Equal(t, name, got.Nodes[i].Device.Name)
 }
+
+// Every operation of the document is served: none answers as an unknown
+// route. (The other tests check the converse: every answer they get is of
+// a route in the document.)
+func TestAPIDocumentRoutesServed(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t)
+	b, err := services.APIDocument()
+	require.NoError(t, err)
+	doc, err := openapi3.NewLoader().LoadFromData(b)
+	require.NoError(t, err)
+	require.NoError(t, doc.Validate(context.Background()))
+	n := 0
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			n++
+			p := strings.NewReplacer("{id}", "01m96k5tcyaz4hpg03wqs3p50q", "{name}", "node-1", "{host}", "node-1").Replace(path)
+			if strings.HasSuffix(p, "/output") || p == "/v1/events" {
+				continue // streams; their tests read them
+			}
+			req, err := http.NewRequest(method, e.srv.URL+p, strings.NewReader("{}"))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+apiOpTok)
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			require.NotContains(t, string(body), "no such route", "%s %s", method, path)
+			require.NotEqual(t, http.StatusMethodNotAllowed, res.StatusCode, "%s %s", method, path)
+		}
+	}
+	require.Equal(t, 16, n, "the routes of the issue, health, metrics and the document")
+}
