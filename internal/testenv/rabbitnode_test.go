@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,30 @@ func TestRabbitNodeRestartKeepsPersistentMessages(t *testing.T) {
 			require.True(t, n.ReadyAt().After(before))
 			require.Error(t, n.Start(), "a running node is not started twice")
 			require.Equal(t, "before "+tc.name, get())
+		})
+	}
+}
+
+// Without rabbitmq-server a test that asks for a private node is skipped,
+// and fails under OSISM_REQUIRE_INTEGRATION=1, naming the missing program.
+// Not parallel: it swaps the program's path.
+func TestRabbitNodeMissingServerSkipsOrFails(t *testing.T) {
+	saved := rabbitServerPath
+	rabbitServerPath = filepath.Join(t.TempDir(), "no-rabbitmq-server")
+	defer func() { rabbitServerPath = saved }()
+	cases := []struct {
+		name    string
+		require string
+		check   func(*testing.T, *recorder, ...string)
+	}{
+		{"skipped", "", assertSkipped},
+		{"failed when required", "1", assertFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(EnvRequire, tc.require)
+			tc.check(t, run(func(t testing.TB) { StartRabbitNode(t) }), rabbitServerPath+" is not installed", "rabbitmq-server")
 		})
 	}
 }
