@@ -119,7 +119,7 @@ func (p *durablePublisher) publishBatch(ctx context.Context, exchange string, bo
 	return nil
 }
 
-// queueState reads the queue's ready messages on a connection of its own.
+// queueMessages counts the queue's ready messages, on a connection of its own.
 func queueMessages(t testing.TB, url, queue string) (int, error) {
 	t.Helper()
 	conn, err := amqp.Dial(url)
