@@ -39,8 +39,7 @@ type APIOpts struct {
 	// Notifications handles POST /v1/notifications/baremetal (see
 	// NewNotificationHandler); without it the route answers 503.
 	Notifications *Listener
-	// Ansible gives the inventory directory (when the api section names
-	// none) and the secret pattern that masks host variables.
+	// Ansible gives the secret pattern that masks host variables.
 	Ansible ansible.Config
 	// Registerer takes the API's collectors; default a new registry.
 	// GET /metrics serves Gatherer, default the Registerer when it is
@@ -121,14 +120,7 @@ func NewAPI(cfg APIConfig, opts APIOpts) (*API, error) {
 	}
 	inv := cfg.InventoryDir
 	if inv == "" {
-		inv = opts.Ansible.Inventory
-		if inv == "" {
-			dir := opts.Ansible.ConfigurationDir
-			if dir == "" {
-				dir = "/opt/configuration"
-			}
-			inv = dir + "/inventory"
-		}
+		inv = DefaultReconcilerOutputDir
 	}
 	a := &API{cfg: cfg, readTok: read, opTok: op, hookKey: hook, open: read == "" && op == "",
 		bus: opts.Bus, nb: opts.NetBox, bm: opts.BareMetal, notes: opts.Notifications, invDir: inv,

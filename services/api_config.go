@@ -52,7 +52,8 @@ type APIConfig struct {
 	TLSCert string `yaml:"tls_cert" json:"tls_cert,omitempty"`
 	TLSKey  string `yaml:"tls_key" json:"tls_key,omitempty"`
 	// InventoryDir is where the reconciler writes hosts.yml and
-	// host_vars/; default the ansible section's inventory.
+	// host_vars/; default the reconciler's output_dir
+	// (DefaultReconcilerOutputDir).
 	InventoryDir string `yaml:"inventory_dir" json:"inventory_dir,omitempty"`
 }
 

@@ -717,3 +717,45 @@ func TestAPIDocumentRoutesServed(t *testing.T) {
 	}
 	require.Equal(t, 16, n, "the routes of the issue, health, metrics and the document")
 }
+
+// The inventory routes read what the real reconciler wrote, its secrets
+// masked.
+func TestAPIInventoryOfTheReconciler(t *testing.T) {
+	t.Parallel()
+	r := newReconcilerEnv(t)
+	rep, err := r.reconciler(t).Reconcile(ctxT(t, time.Minute), false, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.Added)
+	e := newAPIEnv(t, func(c *services.APIConfig, _ *services.APIOpts) { c.InventoryDir = r.out })
+	a := e.do(t, request{method: "GET", path: "/v1/inventory/hosts", token: apiReadTok})
+	require.Equal(t, 200, a.status, "%s", a.body)
+	var hosts struct {
+		Hosts []struct {
+			Name   string
+			Groups []string
+		}
+	}
+	a.json(t, &hosts)
+	var names []string
+	for _, h := range hosts.Hosts {
+		names = append(names, h.Name)
+	}
+	for _, h := range rep.Added {
+		require.Contains(t, names, h)
+	}
+	i := slices.IndexFunc(hosts.Hosts, func(h struct {
+		Name   string
+		Groups []string
+	}) bool {
+		return h.Name == "node-1"
+	})
+	require.GreaterOrEqual(t, i, 0)
+	require.Contains(t, hosts.Hosts[i].Groups, "netbox_role_compute")
+	for _, h := range names {
+		a := e.do(t, request{method: "GET", path: "/v1/inventory/hosts/" + h + "/hostvars", token: apiReadTok})
+		require.Equal(t, 200, a.status, "%s: %s", h, a.body)
+		require.NotContains(t, string(a.body), "s3cret-pw", h)
+	}
+	a = e.do(t, request{method: "GET", path: "/v1/inventory/hosts/node-1/hostvars", token: apiReadTok})
+	require.Contains(t, string(a.body), `"ansible_become_password":"******"`)
+}

@@ -39,6 +39,9 @@ GET /v1/baremetal/nodes. Without them those routes answer 503.`,
 			log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
 			cfg := config(c)
 			ac := cfg.API
+			if ac.InventoryDir == "" {
+				ac.InventoryDir = cfg.Reconciler.OutputDir // the reconciler's output; empty: its default
+			}
 			if c.IsSet("listen") {
 				ac.Listen = c.String("listen")
 			}

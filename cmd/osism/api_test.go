@@ -56,7 +56,10 @@ func TestServiceAPIRuns(t *testing.T) {
 	bus := osismtest.New(t, nil)
 	tokFile := filepath.Join(t.TempDir(), "read")
 	require.NoError(t, os.WriteFile(tokFile, []byte("r34d-t0k3n\n"), 0o600))
+	inv := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(inv, "hosts.yml"), []byte("all:\n  hosts:\n    node-1:\n"), 0o644))
 	env := cliEnv{"NETBOX_URL=" + srv.URL(), "NETBOX_TOKEN=" + srv.Token(), "OSISM_BROKER_URL=" + bus.URL(),
+		services.EnvReconcilerOutputDir + "=" + inv,
 		services.EnvAPIReadTokenFile + "=" + tokFile, services.EnvAPIOperatorToken + "=0p-t0k3n"}
 	app := newApp(services.LoadOpts{Environ: env})
 	var out, errOut syncBuffer
@@ -90,6 +93,9 @@ func TestServiceAPIRuns(t *testing.T) {
 	require.Equal(t, 401, code)
 	code, body = get("/v1/devices/leaf-1/state", "r34d-t0k3n")
 	require.Equal(t, 200, code, body)
+	code, body = get("/v1/inventory/hosts", "r34d-t0k3n")
+	require.Equal(t, 200, code, body)
+	require.JSONEq(t, `{"hosts":[{"name":"node-1","groups":[]}]}`, body, "the reconciler's output directory")
 	code, body = get("/v1/baremetal/nodes", "r34d-t0k3n")
 	require.Equal(t, 503, code, body)
 
