@@ -56,8 +56,11 @@ type BeatSchedule struct {
 	// several clouds do not fire at once.
 	Jitter time.Duration `yaml:"jitter" json:"jitter,omitempty"`
 	// Missed says what happens to runs the beat missed (no leader, the
-	// process paused): skip (the default) waits for the next time; once
-	// runs the task once at once.
+	// process paused): once (the default, as upstream's beat does after a
+	// restart) runs the task once at once and goes on from then; skip
+	// waits for the next time. With once, a new leader that finds the
+	// last run overdue fires at once, so that no gap between runs is
+	// longer than the lock's TTL plus one interval.
 	Missed string `yaml:"missed" json:"missed,omitempty"`
 	// Task is what is submitted.
 	Task BeatTask `yaml:"task" json:"task"`
@@ -233,7 +236,7 @@ func (c BeatConfig) compile() ([]*beatEntry, error) {
 		}
 		switch s.Missed {
 		case "":
-			e.Missed = BeatMissedSkip
+			e.Missed = BeatMissedOnce
 		case BeatMissedSkip, BeatMissedOnce:
 		default:
 			return nil, fmt.Errorf("%s.missed %q: expected skip or once", where, s.Missed)

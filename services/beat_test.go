@@ -287,19 +287,21 @@ func TestBeatCronFiresOnTimeUnderFakeClock(t *testing.T) {
 }
 
 // A pause (the clock jumps past several times) is a missed run: skip waits
-// for the next time, once runs the task once and goes on from then.
+// for the next time, once (the default) runs the task once and goes on
+// from then.
 func TestBeatMissedRuns(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	cases := []struct {
-		policy    string
-		submitted float64
+		name, policy string
+		submitted    float64
 	}{
-		{policy: "skip", submitted: 0},
-		{policy: "once", submitted: 1},
+		{name: "skip", policy: "skip", submitted: 0},
+		{name: "once", policy: "once", submitted: 1},
+		{name: "default is once", policy: "", submitted: 1},
 	}
 	for _, tc := range cases {
-		t.Run(tc.policy, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			bus, clock, reg := newFakeBeat(t, start, services.BeatConfig{Schedules: []services.BeatSchedule{
 				{Name: "tick", Every: time.Minute, Missed: tc.policy, Task: services.BeatTask{Kind: "osism.noop", Queue: "beat-test"}}}})

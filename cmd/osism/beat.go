@@ -22,8 +22,8 @@ environment every 43,200 s (` + services.EnvGatherFactsSchedule + `) and reconci
 
 Every run carries a de-duplication key (beat/<name>, or the schedule's
 dedup_key): a run whose last one is still queued or running is not stacked.
-Runs missed while no beat led or the process was paused are skipped, or run
-once (missed: once).
+Runs missed while no beat led or the process was paused run once at once
+(missed: once, the default), or are skipped (missed: skip).
 
 Several beats may run: the one that holds the bus lock ` + services.BeatLockKey + ` fires, and
 renews it; when it dies, another takes over within beat.lock_ttl (15s,
