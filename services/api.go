@@ -62,7 +62,7 @@ type API struct {
 	readTok   string
 	opTok     string
 	hookKey   string
-	open      bool // no token configured, loopback only: no token needed
+	tokenFile string // the generated operator token's file, when no token is configured
 	bus       *osism.Client
 	nb        *netbox.Client
 	bm        *openstack.BareMetal
@@ -107,6 +107,17 @@ func NewAPI(cfg APIConfig, opts APIOpts) (*API, error) {
 			return nil, fmt.Errorf("config api.listen %s: an address that is not loopback needs both tokens (api.read_token_file and api.operator_token_file)", cfg.Listen)
 		}
 	}
+	var tokenFile string
+	generated := false
+	if read == "" && op == "" {
+		// Nothing configured: an operator token of its own, kept in a
+		// file only root (or the API's user) can read, as the broker does.
+		tok, created, err := loadOrCreateToken(cfg.TokenFile, "api token")
+		if err != nil {
+			return nil, fmt.Errorf("config api: no token configured (api.read_token_file, api.operator_token_file) and the generated one: %w", err)
+		}
+		op, tokenFile, generated = tok, cfg.TokenFile, created
+	}
 	if read != "" && read == op {
 		return nil, errors.New("config api: the read token and the operator token are the same: expected two different tokens")
 	}
@@ -122,9 +133,12 @@ func NewAPI(cfg APIConfig, opts APIOpts) (*API, error) {
 	if inv == "" {
 		inv = DefaultReconcilerOutputDir
 	}
-	a := &API{cfg: cfg, readTok: read, opTok: op, hookKey: hook, open: read == "" && op == "",
+	a := &API{cfg: cfg, readTok: read, opTok: op, hookKey: hook, tokenFile: tokenFile,
 		bus: opts.Bus, nb: opts.NetBox, bm: opts.BareMetal, notes: opts.Notifications, invDir: inv,
 		secretRE: re, log: log.With("service", "api"), eventsBuf: 256}
+	if generated {
+		a.log.Info("API operator token generated: clients of this host read it from its file (api.token_file)", "file", tokenFile)
+	}
 	reg := opts.Registerer
 	gat := opts.Gatherer
 	if reg == nil {
@@ -203,8 +217,8 @@ func (a *API) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	if a.open {
-		a.log.Warn("no API token configured: the API answers every request on loopback without a token; set api.read_token_file and api.operator_token_file")
+	if a.tokenFile != "" {
+		a.log.Info("no API token configured: clients send the operator token the API generated", "file", a.tokenFile)
 	}
 	a.log.Info("API listening", "url", scheme+"://"+ln.Addr().String())
 	done := make(chan error, 1)
@@ -352,10 +366,6 @@ func (a *API) guard(need access, h http.HandlerFunc) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.open {
-			h(w, r)
-			return
-		}
 		auth := r.Header.Get("Authorization")
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok || strings.TrimSpace(tok) == "" {

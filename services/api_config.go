@@ -34,6 +34,11 @@ type APIConfig struct {
 	ReadTokenFile     string       `yaml:"read_token_file" json:"read_token_file,omitempty"`
 	OperatorToken     osism.Secret `yaml:"operator_token" json:"operator_token,omitempty"`
 	OperatorTokenFile string       `yaml:"operator_token_file" json:"operator_token_file,omitempty"`
+	// TokenFile is where the API keeps the operator token it generates
+	// when neither token is configured (mode 0600, created once and
+	// reused); default DefaultAPITokenFile. The API never answers
+	// without a token.
+	TokenFile string `yaml:"token_file" json:"token_file,omitempty"`
 	// WebhookSecret is NetBox's webhook secret (HMAC-SHA512 of the body
 	// in X-Hook-Signature); without one the webhook answers 503.
 	WebhookSecret     osism.Secret `yaml:"webhook_secret" json:"webhook_secret,omitempty"`
@@ -64,6 +69,7 @@ const (
 	EnvAPIReadTokenFile     = "OSISM_API_READ_TOKEN_FILE"
 	EnvAPIOperatorToken     = "OSISM_API_OPERATOR_TOKEN"
 	EnvAPIOperatorTokenFile = "OSISM_API_OPERATOR_TOKEN_FILE"
+	EnvAPITokenFile         = "OSISM_API_TOKEN_FILE"
 	EnvAPIWebhookSecret     = "OSISM_API_WEBHOOK_SECRET"
 	EnvAPIWebhookSecretFile = "OSISM_API_WEBHOOK_SECRET_FILE"
 	EnvAPIMaxBody           = "OSISM_API_MAX_BODY"
@@ -79,6 +85,9 @@ const (
 	DefaultAPIReadTimeout     = 30 * time.Second
 	DefaultAPIWriteTimeout    = 60 * time.Second
 	DefaultAPIShutdownTimeout = 10 * time.Second
+	// DefaultAPITokenFile holds the generated operator token of an API
+	// with no token configured.
+	DefaultAPITokenFile = "/var/lib/osism/api/token"
 )
 
 // ApplyEnv applies the OSISM_API_* variables lookup finds.
@@ -86,7 +95,7 @@ func (c *APIConfig) ApplyEnv(lookup func(string) (string, bool)) error {
 	str := map[string]*string{
 		EnvAPIListen: &c.Listen, EnvAPIReadTokenFile: &c.ReadTokenFile, EnvAPIOperatorTokenFile: &c.OperatorTokenFile,
 		EnvAPIWebhookSecretFile: &c.WebhookSecretFile, EnvAPITLSCert: &c.TLSCert, EnvAPITLSKey: &c.TLSKey,
-		EnvAPIInventoryDir: &c.InventoryDir,
+		EnvAPIInventoryDir: &c.InventoryDir, EnvAPITokenFile: &c.TokenFile,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
@@ -124,6 +133,9 @@ func (c APIConfig) withDefaults() APIConfig {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultAPIShutdownTimeout
+	}
+	if c.TokenFile == "" {
+		c.TokenFile = DefaultAPITokenFile
 	}
 	return c
 }

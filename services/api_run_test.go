@@ -37,7 +37,7 @@ func TestAPIConfig(t *testing.T) {
 		cfg  services.APIConfig
 		want string // "" = accepted
 	}{
-		{"loopback default", services.APIConfig{}, ""},
+		{"loopback default", services.APIConfig{TokenFile: filepath.Join(dir, "generated")}, ""},
 		{"tokens from files", services.APIConfig{ReadTokenFile: readFile, OperatorTokenFile: opFile}, ""},
 		{"wide without TLS", services.APIConfig{Listen: "0.0.0.0:8000", ReadTokenFile: readFile, OperatorTokenFile: opFile}, "needs TLS"},
 		{"wide without tokens", services.APIConfig{Listen: "0.0.0.0:8000", TLSCert: p.ServerCert, TLSKey: p.ServerKey}, "needs both tokens"},
@@ -156,7 +156,7 @@ func TestAPIStreamOutlivesWriteTimeout(t *testing.T) {
 	const wt = 200 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	api, err := services.NewAPI(services.APIConfig{Listen: ln.Addr().String(), WriteTimeout: wt},
+	api, err := services.NewAPI(services.APIConfig{Listen: ln.Addr().String(), WriteTimeout: wt, OperatorToken: "op-tok"},
 		services.APIOpts{Bus: bus.Client, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	require.NoError(t, ln.Close()) // Run listens on the address itself
@@ -179,9 +179,13 @@ func TestAPIStreamOutlivesWriteTimeout(t *testing.T) {
 	gates.Store("slow", gate)
 	sub, err := bus.Client.Submit(ctxT(t, 10*time.Second), gateArgs{Gate: "slow"}, nil)
 	require.NoError(t, err)
-	res, err := http.Get(base + "/v1/tasks/" + sub.ID + "/output")
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/tasks/"+sub.ID+"/output", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer op-tok")
+	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
 	ch := make(chan sseEvent, 8)
 	go readSSE(res.Body, ch)
 	require.Equal(t, sseEvent{"line", "first line"}, nextEvent(t, ch))
@@ -191,4 +195,64 @@ func TestAPIStreamOutlivesWriteTimeout(t *testing.T) {
 	require.Equal(t, "end", nextEvent(t, ch).name)
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// An API with no token configured is not open: it generates an operator
+// token once, keeps it mode 0600 in api.token_file, reuses it on the next
+// start, and refuses requests without it.
+func TestAPIGeneratesItsToken(t *testing.T) {
+	t.Parallel()
+	bus := osismtest.New(t, nil)
+	tokenFile := filepath.Join(t.TempDir(), "api", "token")
+	start := func() (base string, stop func()) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		api, err := services.NewAPI(services.APIConfig{Listen: ln.Addr().String(), TokenFile: tokenFile},
+			services.APIOpts{Bus: bus.Client, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, ln.Close())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- api.Run(ctx) }()
+		base = "http://" + ln.Addr().String()
+		osismtest.WaitFor(t, 10*time.Second, func() bool {
+			res, err := http.Get(base + "/healthz")
+			if err == nil {
+				res.Body.Close()
+			}
+			return err == nil && res.StatusCode == 200
+		}, "the API answers")
+		return base, func() { cancel(); require.NoError(t, <-done) }
+	}
+	get := func(base, token string) int {
+		req, err := http.NewRequest(http.MethodGet, base+"/v1/tasks", nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	base, stop := start()
+	info, err := os.Stat(tokenFile)
+	require.NoError(t, err, "the generated token is kept in api.token_file")
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	raw, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	tok := strings.TrimSpace(string(raw))
+	require.GreaterOrEqual(t, len(tok), 32)
+	require.Equal(t, http.StatusUnauthorized, get(base, ""), "no token, no answer")
+	require.Equal(t, http.StatusUnauthorized, get(base, "wrong"))
+	require.Equal(t, http.StatusOK, get(base, tok))
+	stop()
+
+	base, stop = start()
+	defer stop()
+	again, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	require.Equal(t, string(raw), string(again), "a restart reuses the token")
+	require.Equal(t, http.StatusOK, get(base, tok))
 }

@@ -246,7 +246,7 @@ func (b *Broker) users(store string) ([]BrokerUser, error) {
 		if path == "" {
 			path = filepath.Join(store, "token")
 		}
-		tok, created, err := loadOrCreateToken(path)
+		tok, created, err := loadOrCreateToken(path, "broker token")
 		if err != nil {
 			return nil, fmt.Errorf("broker: %w", err)
 		}

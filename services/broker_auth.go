@@ -168,35 +168,36 @@ func checkPrivate(path string) error {
 const DefaultTokenFile = osism.DefaultBrokerTokenFile
 
 // loadOrCreateToken returns the token kept in path, generating it (mode
-// 0600) when the file does not exist. created says it was generated now.
-func loadOrCreateToken(path string) (tok string, created bool, err error) {
+// 0600) when the file does not exist. created says it was generated now;
+// what names the token in errors ("broker token").
+func loadOrCreateToken(path, what string) (tok string, created bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return "", false, fmt.Errorf("broker token file: %w", err)
+		return "", false, fmt.Errorf("%s file: %w", what, err)
 	}
 	raw, err := os.ReadFile(path)
 	switch {
 	case err == nil:
 		if err := checkPrivate(path); err != nil {
-			return "", false, fmt.Errorf("broker token file: %w", err)
+			return "", false, fmt.Errorf("%s file: %w", what, err)
 		}
 		tok = strings.TrimSpace(string(raw))
 		if tok == "" {
-			return "", false, fmt.Errorf("broker token file %s: empty; remove it to have a new token generated", path)
+			return "", false, fmt.Errorf("%s file %s: empty; remove it to have a new token generated", what, path)
 		}
 		return tok, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return "", false, fmt.Errorf("broker token file: %w", err)
+		return "", false, fmt.Errorf("%s file: %w", what, err)
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", false, fmt.Errorf("broker token: %w", err)
+		return "", false, fmt.Errorf("%s: %w", what, err)
 	}
 	tok = base64.RawURLEncoding.EncodeToString(b)
 	// Write a temporary file and link it in place: a concurrent start
 	// finds either no file or the whole token, and only one wins.
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".token-*")
 	if err != nil {
-		return "", false, fmt.Errorf("broker token file: %w", err)
+		return "", false, fmt.Errorf("%s file: %w", what, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err == nil {
@@ -211,13 +212,13 @@ func loadOrCreateToken(path string) (tok string, created bool, err error) {
 			err = os.Link(tmp.Name(), path)
 		}
 		if errors.Is(err, fs.ErrExist) {
-			return loadOrCreateToken(path)
+			return loadOrCreateToken(path, what)
 		}
 	} else {
 		_ = tmp.Close()
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("broker token file: %w", err)
+		return "", false, fmt.Errorf("%s file: %w", what, err)
 	}
 	return tok, true, nil
 }
