@@ -135,7 +135,7 @@ func TestAPIServeTLSAndShutdown(t *testing.T) {
 	require.Error(t, err, "nothing listens after the shutdown")
 
 	// A certificate that does not load is an error naming the files.
-	bad, err := services.NewAPI(services.APIConfig{TLSCert: "/nonexistent.pem", TLSKey: "/nonexistent-key.pem"},
+	bad, err := services.NewAPI(services.APIConfig{TLSCert: "/nonexistent.pem", TLSKey: "/nonexistent-key.pem", OperatorToken: "o-tok"},
 		services.APIOpts{Bus: bus.Client, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
