@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"go.yaml.in/yaml/v4"
@@ -174,11 +175,32 @@ func existingInventory(dir string) (map[string][]byte, error) {
 	return out, nil
 }
 
-// hostSignatures maps each host of a rendered inventory to what describes
-// it: its groups and its host_vars file, so that two runs compare host by
-// host.
-func hostSignatures(files map[string][]byte) map[string]string {
-	sig := map[string]string{}
+// hostGroups maps each host of the inventory to the groups that list it,
+// sorted ("" for none).
+func (inv *inventory) hostGroups() map[string]string {
+	gs := make(map[string][]string, len(inv.hosts))
+	for h := range inv.hosts {
+		gs[h] = nil
+	}
+	for n, g := range inv.groups {
+		if n == "all" || n == "ungrouped" {
+			continue
+		}
+		for h := range g.hosts {
+			gs[h] = append(gs[h], n)
+		}
+	}
+	out := make(map[string]string, len(gs))
+	for h, l := range gs {
+		sort.Strings(l)
+		out[h] = strings.Join(l, ",")
+	}
+	return out
+}
+
+// fileHostGroups reads the same map from a hosts.yml this reconciler
+// wrote.
+func fileHostGroups(b []byte) map[string]string {
 	var doc struct {
 		All struct {
 			Hosts    map[string]any `yaml:"hosts"`
@@ -187,21 +209,30 @@ func hostSignatures(files map[string][]byte) map[string]string {
 			} `yaml:"children"`
 		} `yaml:"all"`
 	}
-	if b, ok := files[ReconcilerHostsFile]; ok {
-		_ = yaml.Unmarshal(b, &doc)
-	}
-	groups := map[string][]string{}
+	_ = yaml.Unmarshal(b, &doc)
+	gs := map[string][]string{}
 	for h := range doc.All.Hosts {
-		groups[h] = nil
+		gs[h] = nil
 	}
 	for g, body := range doc.All.Children {
 		for h := range body.Hosts {
-			groups[h] = append(groups[h], g)
+			gs[h] = append(gs[h], g)
 		}
 	}
-	for h, gs := range groups {
-		sort.Strings(gs)
-		sig[h] = strings.Join(gs, ",") + "\x00" + string(files[ReconcilerHostVarsDir+"/"+h+".yml"])
+	out := make(map[string]string, len(gs))
+	for h, l := range gs {
+		sort.Strings(l)
+		out[h] = strings.Join(l, ",")
+	}
+	return out
+}
+
+// hostSignatures maps each host to what describes it, its groups and
+// its host_vars file, so that two runs compare host by host.
+func hostSignatures(groups map[string]string, files map[string][]byte) map[string]string {
+	sig := make(map[string]string, len(groups))
+	for h, g := range groups {
+		sig[h] = g + "\x00" + string(files[ReconcilerHostVarsDir+"/"+h+".yml"])
 	}
 	return sig
 }
@@ -216,7 +247,13 @@ func (r *Reconciler) apply(inv *inventory, files map[string][]byte, dryRun bool,
 	if err != nil {
 		return rep, fmt.Errorf("reconciler: read %s: %w", dir, err)
 	}
-	oldSig, newSig := hostSignatures(old), hostSignatures(files)
+	newGroups := inv.hostGroups()
+	oldGroups := newGroups
+	if ob, ok := old[ReconcilerHostsFile]; !ok || !bytes.Equal(ob, files[ReconcilerHostsFile]) {
+		// Parsing is needed only when hosts.yml changed.
+		oldGroups = fileHostGroups(ob)
+	}
+	oldSig, newSig := hostSignatures(oldGroups, old), hostSignatures(newGroups, files)
 	for h, s := range newSig {
 		o, was := oldSig[h]
 		switch {
@@ -269,12 +306,10 @@ func (r *Reconciler) apply(inv *inventory, files map[string][]byte, dryRun bool,
 			return rep, fmt.Errorf("reconciler: %w", err)
 		}
 	}
-	for _, p := range write {
-		if err := r.writeAtomic(filepath.Join(dir, filepath.FromSlash(p)), files[p]); err != nil {
-			return rep, fmt.Errorf("reconciler: write %s: %w", p, err)
-		}
-		rep.Written = append(rep.Written, p)
+	if err := r.writeAll(dir, write, files); err != nil {
+		return rep, fmt.Errorf("reconciler: %w", err)
 	}
+	rep.Written = write
 	for _, p := range del {
 		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return rep, fmt.Errorf("reconciler: delete %s: %w", p, err)
@@ -294,46 +329,101 @@ func (r *Reconciler) apply(inv *inventory, files map[string][]byte, dryRun bool,
 	return rep, nil
 }
 
-// writeAtomic writes b to a temporary file in path's directory and
-// renames it over path, so that a reader sees the old file or the new
-// one, whole.
-func (r *Reconciler) writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
+// writeAll writes the files of paths (relative to dir) atomically: each
+// to a temporary file in its own directory first, then, after one sync
+// of the file system, each renamed over its path in order, so that a
+// reader sees the old file or the new one, whole, and a crash leaves at
+// worst hidden temporary files, which the next run removes.
+func (r *Reconciler) writeAll(dir string, paths []string, files map[string][]byte) error {
+	removeStaleTemps(dir)
+	removeStaleTemps(filepath.Join(dir, ReconcilerHostVarsDir))
+	var tmps []string
+	renamed := 0
 	defer func() {
-		if !ok {
-			_ = os.Remove(tmp)
+		for _, t := range tmps[renamed:] {
+			_ = os.Remove(t)
 		}
 	}()
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return err
+	// Creating thousands of files is the kernel's work: a few writers
+	// at once halve it.
+	tmps = make([]string, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 4 {
+		wg.Go(func() {
+			for i := range next {
+				tmps[i], errs[i] = writeTemp(filepath.Join(dir, filepath.FromSlash(paths[i])), files[paths[i]])
+			}
+		})
 	}
-	if err := f.Chmod(0o644); err != nil {
-		_ = f.Close()
-		return err
+	for i := range paths {
+		next <- i
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if r.beforeRename != nil {
-		if err := r.beforeRename(path); err != nil {
-			return err
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			for _, t := range tmps {
+				if t != "" {
+					_ = os.Remove(t)
+				}
+			}
+			tmps = nil
+			return fmt.Errorf("write %s: %w", paths[i], err)
 		}
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
+	if len(tmps) > 0 {
+		if err := syncFS(dir, tmps); err != nil {
+			return fmt.Errorf("sync %s: %w", dir, err)
+		}
 	}
-	ok = true
+	for i, p := range paths {
+		path := filepath.Join(dir, filepath.FromSlash(p))
+		if r.beforeRename != nil {
+			if err := r.beforeRename(path); err != nil {
+				return fmt.Errorf("write %s: %w", p, err)
+			}
+		}
+		if err := os.Rename(tmps[i], path); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		renamed++
+	}
 	return nil
+}
+
+const tempMark = ".tmp-"
+
+// writeTemp writes b to a new hidden temporary file beside path and
+// returns its name.
+func writeTemp(path string, b []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tempMark+"*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// removeStaleTemps removes the temporary files a crashed run left in dir.
+func removeStaleTemps(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, tempMark) && e.Type().IsRegular() {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
+	}
 }
 
 // printDiff prints a unified diff per file that would change, with the
