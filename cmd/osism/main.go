@@ -33,6 +33,7 @@ func commands() []*cli.Command {
 		applyCommand(),
 		baremetalCommand(),
 		syncCommand(),
+		reconcilerCommand(),
 		bifrostCommand(),
 		workerCommand(),
 		serviceCommand(),

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/services"
+)
+
+func reconcilerCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reconciler",
+		Usage: "the Ansible inventory built from NetBox and the configuration repository",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "sync",
+				Usage: "build the inventory now and write what changed (hosts.yml, host_vars/)",
+				Description: "Runs reconciler.run on the reconciler queue (in this process without a broker). The devices come\n" +
+					"from the reconciler section (NETBOX_FILTER_INVENTORY), the static inventory from\n" +
+					"<configuration_dir>/inventory, and the output goes to reconciler.output_dir\n" +
+					"(OSISM_RECONCILER_OUTPUT_DIR). --dry-run prints a unified diff per file (secret values masked).",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "dry-run", Usage: "print the diff and write nothing"},
+					formatFlag("log", "json"),
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return usagef("reconciler sync: expected no arguments, got %q", c.Args().Slice())
+					}
+					return runReconcilerSync(c, osism.ReconcilerRunArgs{DryRun: c.Bool("dry-run"), Reason: "cli"})
+				},
+			},
+		},
+	}
+}
+
+// runReconcilerSync submits one reconciler run and follows its output
+// (log) or waits and prints its report (json).
+func runReconcilerSync(c *cli.Context, args osism.ReconcilerRunArgs) error {
+	cfg := config(c)
+	bus, err := services.OpenBus(c.Context, cfg, &services.BusOpts{Logger: quietLogger(c), Concurrency: 1,
+		Queues: []osism.Queue{osism.QueueReconciler}})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	// No de-duplication key: a person asking for a run wants this one,
+	// and a dry run must not stand in for a real one.
+	res, err := bus.Client.Submit(c.Context, args, nil)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	out := c.App.Writer
+	jsonOut := c.String("format") == "json"
+	if jsonOut {
+		out = c.App.ErrWriter
+	}
+	code, err := services.FollowTask(c.Context, bus.Client, res.ID, out,
+		&services.FollowOpts{Interrupts: sigs, Embedded: bus.Embedded(), ErrOut: c.App.ErrWriter})
+	var intr *services.InterruptedError
+	if errors.As(err, &intr) {
+		return exitStatus(exitInterrupted)
+	}
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		task, err := bus.Client.Get(c.Context, res.ID)
+		if err != nil {
+			return err
+		}
+		if err := printResult(c.App.Writer, task.Result); err != nil {
+			return err
+		}
+	}
+	if code != 0 {
+		return exitStatus(code)
+	}
+	return nil
+}
