@@ -194,7 +194,7 @@ a node refuses routes that do not present them.`,
 				}
 				return b.Run(c.Context)
 			},
-		}, listenerCommand(), apiCommand(), beatCommand(), watchdogCommand()},
+		}, listenerCommand(), apiCommand(), beatCommand(), watchdogCommand(), reconcilerServiceCommand()},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -35,6 +36,42 @@ func reconcilerCommand() *cli.Command {
 					return runReconcilerSync(c, osism.ReconcilerRunArgs{DryRun: c.Bool("dry-run"), Reason: "cli"})
 				},
 			},
+		},
+	}
+}
+
+// reconcilerServiceCommand is osism service reconciler: a worker of the
+// reconciler queue with the reconciler's handler alone.
+func reconcilerServiceCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reconciler",
+		Usage: "run the reconciler: the worker of the reconciler queue (reconciler.run)",
+		Description: "Takes reconciler.run tasks from the broker (submitted by the beat, the watchdog, the API's\n" +
+			"webhook or osism reconciler sync) and writes the inventory to reconciler.output_dir.",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, Usage: "how long a running task may finish on shutdown"},
+			&cli.StringFlag{Name: "id", Usage: "worker name (default host-pid-random)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("service reconciler: expected no arguments, got %q", c.Args().Slice())
+			}
+			reg := osism.NewRegistry()
+			if err := services.RegisterReconciler(reg, config(c)); err != nil {
+				return err
+			}
+			client, _, err := busClientConfig(c)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			// One run at a time: runs write the same files.
+			w, err := services.NewWorker(client, services.WorkerConfig{Queues: map[osism.Queue]int{osism.QueueReconciler: 1},
+				ID: c.String("id"), Grace: c.Duration("grace"), Handlers: reg})
+			if err != nil {
+				return err
+			}
+			return w.Run(c.Context)
 		},
 	}
 }

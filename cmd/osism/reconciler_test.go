@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/netbox/netboxtest"
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
+	"github.com/osism/go-osism/services"
 )
 
 const reconcilerCLIFixture = `
@@ -74,4 +80,49 @@ func TestReconcilerSync(t *testing.T) {
 
 	_, code = env.run(t, "reconciler", "sync", "extra")
 	require.Equal(t, exitUsage, code)
+}
+
+// osism service reconciler takes reconciler.run from the broker and
+// writes the inventory; it stops cleanly with its context.
+func TestServiceReconciler(t *testing.T) {
+	t.Parallel()
+	fx, err := netboxtest.LoadFixture([]byte(reconcilerCLIFixture))
+	require.NoError(t, err)
+	srv := netboxtest.New(t, netboxtest.WithFixture(fx))
+	bus := osismtest.New(t, nil)
+	outDir := filepath.Join(t.TempDir(), "inventory")
+	env := cliEnv{"NETBOX_URL=" + srv.URL(), "NETBOX_TOKEN=" + srv.Token(), "OSISM_BROKER_URL=" + bus.URL(),
+		"OSISM_CONFIGURATION_DIR=" + t.TempDir(), "OSISM_RECONCILER_OUTPUT_DIR=" + outDir}
+
+	_, code := env.run(t, "service", "reconciler", "extra")
+	require.Equal(t, exitUsage, code)
+
+	app := newApp(services.LoadOpts{Environ: env})
+	var out, errOut syncBuffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- exitCode(&errOut, app.RunContext(ctx, []string{"osism", "service", "reconciler"}))
+	}()
+
+	sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+	defer scancel()
+	res, err := bus.Client.Submit(sctx, osism.ReconcilerRunArgs{Reason: "beat"}, &osism.SubmitOpts{DedupKey: osism.ReconcilerDedupKey})
+	require.NoError(t, err)
+	var follow strings.Builder
+	exit, err := bus.Client.Follow(sctx, res.ID, &follow, nil)
+	require.NoError(t, err)
+	require.Zero(t, exit, follow.String())
+	require.Contains(t, follow.String(), "reconciler run (beat)")
+	require.FileExists(t, filepath.Join(outDir, "hosts.yml"))
+
+	cancel()
+	select {
+	case code := <-done:
+		require.Zero(t, code, errOut.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reconciler service did not stop")
+	}
 }
