@@ -587,3 +587,39 @@ func TestReconcilerConfigFromEnvironment(t *testing.T) {
 		})
 	}
 }
+
+func TestReconcilerStaticInventoryErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, file, text string
+		want             []string
+	}{
+		{name: "bad section", file: "10-bad", text: "[manager:hosts]\nctl-2\n", want: []string{"10-bad:1", `section "[manager:hosts]"`}},
+		{name: "unclosed section", file: "10-bad", text: "[manager\n", want: []string{"10-bad:1", "expected [group]"}},
+		{name: "unterminated quote", file: "10-bad", text: "[manager]\nctl-2 a='x\n", want: []string{"10-bad:2", "unterminated quote"}},
+		{name: "vars without =", file: "10-bad", text: "[manager:vars]\njust-a-word\n", want: []string{"10-bad:2", "expected key=value"}},
+		{name: "host var without =", file: "10-bad", text: "[manager]\nctl-2 novalue\n", want: []string{"10-bad:2", `expected key=value variables, got "novalue"`}},
+		{name: "bad range", file: "10-bad", text: "[manager]\nn[5:1]\n", want: []string{"10-bad:2", `host range "n[5:1]"`}},
+		{name: "yaml unknown key", file: "10-bad.yml", text: "all:\n  children:\n    g:\n      host: {a: null}\n", want: []string{"10-bad.yml:4", `unknown key "host"`}},
+		{name: "yaml hosts not a mapping", file: "10-bad.yml", text: "all:\n  hosts: [a, b]\n", want: []string{"10-bad.yml:2", "expected a mapping of host names"}},
+		{name: "not yaml", file: "10-bad.yaml", text: "all: [\n", want: []string{"10-bad.yaml", "not YAML"}},
+		{name: "bad host name", file: "10-bad", text: "[manager]\nbad/host\n", want: []string{"10-bad:2", `host name "bad/host"`}},
+		{name: "bad group var", file: "10-bad", text: "[manager:vars]\n2fast=1\n", want: []string{"10-bad:1", `variable name "2fast"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newReconcilerEnv(t)
+			r := e.reconciler(t)
+			_, err := r.Reconcile(ctxT(t, time.Minute), false, nil)
+			require.NoError(t, err)
+			before := snapshot(t, e.out)
+			require.NoError(t, os.WriteFile(filepath.Join(e.static, tc.file), []byte(tc.text), 0o644))
+			_, err = r.Reconcile(ctxT(t, time.Minute), false, nil)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+			require.Equal(t, before, snapshot(t, e.out), "the previous inventory stays in place")
+		})
+	}
+}
