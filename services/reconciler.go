@@ -96,8 +96,12 @@ type ReconcileReport struct {
 	Removed []string `json:"removed,omitempty"`
 	Changed []string `json:"changed,omitempty"`
 	// Written and Deleted are files relative to the output directory.
-	Written []string `json:"written,omitempty"`
-	Deleted []string `json:"deleted,omitempty"`
+	// A task's result lists the first 100 of each; WrittenFiles and
+	// DeletedFiles count them all there.
+	Written      []string `json:"written,omitempty"`
+	Deleted      []string `json:"deleted,omitempty"`
+	WrittenFiles int      `json:"written_files,omitempty"`
+	DeletedFiles int      `json:"deleted_files,omitempty"`
 	// Conflicts is how many host variables NetBox and the static
 	// inventory both set differently.
 	Conflicts int `json:"conflicts,omitempty"`

@@ -541,6 +541,7 @@ func TestReconcilerWorker(t *testing.T) {
 	var rep services.ReconcileReport
 	require.NoError(t, json.Unmarshal(task.Result, &rep))
 	require.Equal(t, 4, rep.Hosts)
+	require.Equal(t, 5, rep.WrittenFiles, "hosts.yml and four host_vars files")
 	require.FileExists(t, filepath.Join(e.out, "hosts.yml"))
 }
 

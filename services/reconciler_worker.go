@@ -59,8 +59,20 @@ func (h *reconcilerHandler) run(ctx context.Context, job *osism.Job[osism.Reconc
 	if err := WriteReconcileReport(job.Output, r.OutputDir(), rep); err != nil {
 		return err
 	}
+	// The record keeps the lists short: a first run writes a file per
+	// host, and the task record is no place for 10,000 names.
+	rep.WrittenFiles, rep.DeletedFiles = len(rep.Written), len(rep.Deleted)
+	if len(rep.Written) > maxReportFiles {
+		rep.Written = rep.Written[:maxReportFiles]
+	}
+	if len(rep.Deleted) > maxReportFiles {
+		rep.Deleted = rep.Deleted[:maxReportFiles]
+	}
 	return job.SetResult(rep)
 }
+
+// maxReportFiles is how many file names a task's result lists.
+const maxReportFiles = 100
 
 // WriteReconcileReport prints a report for people: one line per host
 // added, removed or changed, then a summary.
