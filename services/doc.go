@@ -3,9 +3,8 @@
 // built from its section of [Config] with a Run(ctx) error method, and a
 // [Group] runs several in one process and stops all of them when one
 // fails or the context ends, so that one process can run them all and
-// `osism service NAME` runs one. Today these are the [Broker] and the
-// [Worker]; the API, beat, listener, watchdog and reconciler services join
-// them the same way, each with its own section of Config.
+// `osism service NAME` runs one: the [Broker], the [Worker], the HTTP
+// [API], the [Beat], the [Watchdog] and the Ironic [Listener].
 //
 // # Configuration
 //
@@ -21,13 +20,24 @@
 //
 // [BuiltinHandlers] registers the built-in task kinds: osism.noop, the
 // Ansible kinds ([RegisterAnsible]: one run of a role at a time across all
-// workers, under a bus lock) and netbox.connect ([RegisterFabric]). A
-// [Fabric] wires NetBox, the state machine and the switches: its [Fabric.Hooks]
-// are netbox.DesiredStateHook for phase 1 and the switchcfg hooks for
-// phases 2 to 4, with the bus's locks ([StateLocker]) when a bus client is
-// given. [PlanApply] resolves what `osism apply` is asked into tasks, and
-// [Retry] runs a failed run again. [RunDemo] is the whole main job on
-// embedded defaults.
+// workers, under a bus lock), netbox.connect ([RegisterFabric]),
+// netbox.generate ([RegisterGenerate]), openstack.baremetal
+// ([RegisterOpenStack]), the conductor's sync_ironic and sync_netbox
+// ([RegisterConductor]) and reconciler.run ([RegisterReconciler]). A
+// [Fabric] wires NetBox, the state machine and the switches: its
+// [Fabric.Hooks] are netbox.DesiredStateHook for phase 1 and the switchcfg
+// hooks for phases 2 to 4, with the bus's locks ([StateLocker]) when a bus
+// client is given, or the host's file locks ([FileLocker]) without;
+// [OpenFabric] builds it from a configuration.
+//
+// Behind the commands, one function each: [PlanApply] resolves what
+// `osism apply` is asked into tasks and [RunApply] runs them in order
+// ([FollowTask] follows one, with Ctrl-C to cancel and then to detach;
+// [Retry] runs a failed run again); [ConnectAll] fans netbox.connect out
+// over devices; [RunBaremetalTasks] does the same for Ironic nodes, and
+// [ListBaremetal] joins nodes with their NetBox devices; [SyncIronic] and
+// [SyncNetBox] are the conductor's two directions; [Reconciler] builds the
+// Ansible inventory; [RunDemo] is the whole main job on embedded defaults.
 //
 // # The bus of one command
 //
