@@ -40,6 +40,33 @@ type RunnerConfig struct {
 	PullExpiry time.Duration
 	// Logger defaults to the client's.
 	Logger *slog.Logger
+	// OnTask, when set, is called when a handler starts (TaskStarted) and
+	// when it ends (TaskFinished), on the goroutine that runs the task: it
+	// must return quickly. Metrics hang here; package osism stays free of
+	// a metrics library.
+	OnTask func(TaskEvent)
+}
+
+// TaskEventKind says what a [TaskEvent] reports.
+type TaskEventKind int
+
+// The kinds of task events.
+const (
+	TaskStarted TaskEventKind = iota + 1
+	TaskFinished
+)
+
+// TaskEvent is one start or end of a task's run on a runner.
+type TaskEvent struct {
+	Event TaskEventKind
+	ID    string
+	Kind  string
+	Queue Queue
+	// State is the state the run ended in (TaskFinished): succeeded,
+	// failed, cancelled, or queued for a task handed back on shutdown.
+	State State
+	// Duration is how long the handler ran (TaskFinished).
+	Duration time.Duration
 }
 
 // Runner is the worker runtime: it pulls the tasks of its queues, runs
@@ -468,8 +495,13 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 	}
 	ht := *t
 	ht.Args = args
+	r.observe(TaskEvent{Event: TaskStarted, ID: id, Kind: t.Kind, Queue: q})
+	began := time.Now()
 	result, err := r.call(tctx, hd, &ht, out)
 	cause := context.Cause(tctx)
+	defer func() {
+		r.observe(TaskEvent{Event: TaskFinished, ID: id, Kind: t.Kind, Queue: q, State: t.State, Duration: time.Since(began)})
+	}()
 	// The running record was not waited for: its revision is what the
 	// final record is conditional on, and it has arrived unless the
 	// handler took less than a round trip to the broker.
@@ -577,6 +609,13 @@ func (r *Runner) revisionOf(ctx context.Context, id string, f jetstream.PubAckFu
 	return last
 }
 
+// observe hands e to RunnerConfig.OnTask.
+func (r *Runner) observe(e TaskEvent) {
+	if r.cfg.OnTask != nil {
+		r.cfg.OnTask(e)
+	}
+}
+
 // call runs the handler; a panic fails the task instead of the worker.
 func (r *Runner) call(ctx context.Context, hd *handler, t *Task, out *outputWriter) (res json.RawMessage, err error) {
 	defer func() {
@@ -585,7 +624,7 @@ func (r *Runner) call(ctx context.Context, hd *handler, t *Task, out *outputWrit
 			err = fmt.Errorf("handler of kind %s panicked: %v", t.Kind, p)
 		}
 	}()
-	return hd.run(ctx, r.c, t, out)
+	return hd.run(ctx, r.c, t, out, r.log)
 }
 
 // fail records a task that never ran, and removes it from the queue.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 )
@@ -36,6 +38,10 @@ type Job[T Args] struct {
 	// Client is the client of the worker that runs the job: for locks and
 	// follow-up tasks.
 	Client *Client
+	// Logger is the worker's logger with the task's id (task_id), kind
+	// and, for arguments that name one, device: every line a handler
+	// logs through it says which task it belongs to.
+	Logger *slog.Logger
 
 	result json.RawMessage
 }
@@ -50,12 +56,44 @@ func (j *Job[T]) SetResult(v any) error {
 	return nil
 }
 
+// jobLogger is log with the task's id and kind, and the device of
+// arguments that have a Device field of type string.
+func jobLogger(log *slog.Logger, t *Task, args any) *slog.Logger {
+	if log == nil {
+		log = slog.Default()
+	}
+	attrs := []any{"task_id", t.ID, "kind", t.Kind}
+	if d := deviceOf(args); d != "" {
+		attrs = append(attrs, "device", d)
+	}
+	return log.With(attrs...)
+}
+
+// deviceOf is the Device field of a struct (or pointer to one), if any.
+func deviceOf(args any) string {
+	v := reflect.ValueOf(args)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	f := v.FieldByName("Device")
+	if !f.IsValid() || f.Kind() != reflect.String {
+		return ""
+	}
+	return f.String()
+}
+
 // handler is a registered worker with its argument type erased; the
 // closure that Register builds knows T, so no reflection is needed.
 type handler struct {
 	kind  string
 	queue Queue
-	run   func(ctx context.Context, c *Client, t *Task, out io.Writer) (json.RawMessage, error)
+	run   func(ctx context.Context, c *Client, t *Task, out io.Writer, log *slog.Logger) (json.RawMessage, error)
 	// redact, for a kind whose Args is a Redacter, turns the arguments of
 	// a task into those its records show.
 	redact func(raw json.RawMessage) json.RawMessage
@@ -91,11 +129,12 @@ func Register[T Args](ws *Registry, w Handler[T]) error {
 	if err := validKind(kind); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	h := &handler{kind: kind, queue: zero.Queue(), run: func(ctx context.Context, c *Client, t *Task, out io.Writer) (json.RawMessage, error) {
+	h := &handler{kind: kind, queue: zero.Queue(), run: func(ctx context.Context, c *Client, t *Task, out io.Writer, log *slog.Logger) (json.RawMessage, error) {
 		job := &Job[T]{Task: t, Output: out, Client: c}
 		if err := json.Unmarshal(t.Args, &job.Args); err != nil {
 			return nil, &decodeError{fmt.Errorf("arguments of kind %s do not decode into %T: %w", kind, job.Args, err)}
 		}
+		job.Logger = jobLogger(log, t, job.Args)
 		err := w.Work(ctx, job)
 		return job.result, err
 	}}
