@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/osism/go-osism/internal/testenv"
+	"github.com/osism/go-osism/switchcfg/switchsim"
 )
 
 // frrSample is "show running-config" of FRR 8.4.
@@ -950,107 +951,23 @@ func frrVtyshSyntax(t *testing.T, cmds []string) {
 	}
 }
 
-// frrVtysh simulates vtysh's configuration mode: it applies cmds to the
-// running configuration and returns what "show running-config" would
-// print then. It fails the test on what FRR refuses: leaving a block with
-// the wrong command or at the top level, deleting an interface, a vrf, an
+// frrVtysh simulates vtysh's configuration mode with switchsim's model,
+// the one the simulated switches run: it applies cmds to the running
+// configuration and returns what "show running-config" would print then.
+// It fails the test on what FRR refuses: leaving a block with the wrong
+// command or at the top level, deleting an interface, a vrf, an
 // address-family or the line block, and ending inside a block.
 func frrVtysh(t *testing.T, running []byte, cmds []string) []byte {
 	t.Helper()
-	root := parseFRR(running)
-	stack := []*frrNode{root}
+	sim := switchsim.ParseConfig(running)
+	sim.Strict = true
 	for i, c := range cmds {
-		cur, depth := stack[len(stack)-1], len(stack)-1 // depth of cur's lines
-		if c == "exit" || strings.HasPrefix(c, "exit-") || c == "end" {
-			if len(stack) == 1 {
-				t.Fatalf("command %d %q: not in a block", i, c)
-			}
-			if want := frrSimExit(cur.line, depth-1); c != want {
-				t.Fatalf("command %d %q leaves %q, want %q", i, c, cur.line, want)
-			}
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		if target, ok := strings.CutPrefix(c, "no "); ok {
-			w := frrFirstWord(target)
-			if w == "address-family" || depth == 0 && (w == "interface" || w == "vrf" || w == "line") {
-				t.Fatalf("command %d %q: FRR refuses it", i, c)
-			}
-			if cur.child(target) != nil {
-				frrSimRemove(cur, target)
-				continue
-			}
-			if target == "description" { // FRR's "no description" takes no text
-				for _, n := range slices.Clone(cur.children) {
-					if strings.HasPrefix(n.line, "description ") {
-						frrSimRemove(cur, n.line)
-					}
-				}
-				continue
-			}
-			// Otherwise a negated setting, kept as such below.
-		}
-		if cur.child("no "+c) != nil { // undoes a negated setting
-			frrSimRemove(cur, "no "+c)
-			continue
-		}
-		if depth == 0 && strings.HasPrefix(c, "frr defaults ") {
-			for _, n := range slices.Clone(cur.children) {
-				if strings.HasPrefix(n.line, "frr defaults ") {
-					frrSimRemove(cur, n.line)
-				}
-			}
-		}
-		n := cur.add(c)
-		if w := frrFirstWord(c); w == "address-family" ||
-			w == "vni" && strings.HasPrefix(cur.line, "address-family ") ||
-			depth == 0 && slices.Contains([]string{"interface", "router", "vrf", "route-map", "line"}, w) {
-			n.block = true
-			stack = append(stack, n)
+		if err := sim.Apply(c); err != nil {
+			t.Fatalf("command %d %q: FRR refuses it: %v", i, c, err)
 		}
 	}
-	if len(stack) != 1 {
-		t.Fatalf("commands end inside %q", stack[len(stack)-1].line)
+	if sim.Depth() != 0 {
+		t.Fatalf("commands end inside a block (%s)", sim.Mode())
 	}
-	return frrSimShow(root)
-}
-
-// frrSimExit is the command that leaves the block of header at depth.
-func frrSimExit(header string, depth int) string {
-	switch w := frrFirstWord(header); {
-	case w == "address-family":
-		return "exit-address-family"
-	case w == "vrf" && depth == 0:
-		return "exit-vrf"
-	case w == "vni" && depth > 0:
-		return "exit-vni"
-	}
-	return "exit"
-}
-
-func frrSimRemove(n *frrNode, line string) {
-	n.children = slices.DeleteFunc(n.children, func(c *frrNode) bool { return c.line == line })
-	delete(n.index, line)
-}
-
-// frrSimShow prints a tree as "show running-config" does.
-func frrSimShow(root *frrNode) []byte {
-	var b strings.Builder
-	b.WriteString("Building configuration...\n\nCurrent configuration:\n!\n")
-	var walk func(n *frrNode, depth int)
-	walk = func(n *frrNode, depth int) {
-		for _, c := range n.children {
-			b.WriteString(strings.Repeat(" ", depth) + c.line + "\n")
-			if c.block || len(c.children) > 0 {
-				walk(c, depth+1)
-				b.WriteString(strings.Repeat(" ", depth) + frrSimExit(c.line, depth) + "\n")
-				if depth == 0 {
-					b.WriteString("!\n")
-				}
-			}
-		}
-	}
-	walk(root, 0)
-	b.WriteString("end\n")
-	return []byte(b.String())
+	return sim.Show()
 }
