@@ -65,6 +65,11 @@ type Config struct {
 	Reconciler ReconcilerConfig `yaml:"reconciler" json:"reconciler"`
 	// API is the API service's section (osism service api).
 	API APIConfig `yaml:"api" json:"api"`
+	// Manager is osism manager's section: the grace period and the
+	// embedded broker's address and store.
+	Manager ManagerConfig `yaml:"manager" json:"manager"`
+	// Log is how the services log: json or text, and the level.
+	Log LogConfig `yaml:"log" json:"log"`
 }
 
 // BrokerServiceConfig is the section of the broker service: the secrets
@@ -199,7 +204,8 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		c.BrokerService.ClusterPassword = osism.Secret(v)
 	}
 	c.Listener.ApplyEnv(lookup)
-	if err := errors.Join(c.Beat.ApplyEnv(lookup), c.Watchdog.ApplyEnv(lookup)); err != nil {
+	c.Log.ApplyEnv(lookup)
+	if err := errors.Join(c.Beat.ApplyEnv(lookup), c.Watchdog.ApplyEnv(lookup), c.Manager.ApplyEnv(lookup)); err != nil {
 		return err
 	}
 	return errors.Join(c.API.ApplyEnv(lookup), c.Conductor.ApplyEnv(lookup), c.Reconciler.ApplyEnv(lookup), c.Bus.ApplyEnv(lookup), c.NetBox.ApplyEnv(lookup), c.OpenStack.ApplyEnv(lookup))
@@ -231,7 +237,7 @@ func (c Config) Validate() error {
 	if err := c.API.Validate(); err != nil {
 		return err
 	}
-	return nil
+	return errors.Join(c.Manager.Validate(), c.Log.Validate())
 }
 
 // LogValue keeps secrets out of logs.

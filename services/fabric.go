@@ -248,7 +248,7 @@ func (f *Fabric) Connect(ctx context.Context, a osism.NetBoxConnectArgs, out io.
 	note := &missingNote{}
 	tr, err := m.Transition(context.WithValue(ctx, missingKey{}, note), a.Device, statemachine.State(a.State),
 		&statemachine.TransitionOpts{Enforce: a.Enforce, Locked: opts.Locked, WaitLock: opts.WaitLock, OnLockWait: opts.OnLockWait,
-			Observers: []statemachine.Observer{statemachine.LineObserver(out)}})
+			Observers: append([]statemachine.Observer{statemachine.LineObserver(out)}, transitionObservers(ctx)...)})
 	res.From, res.NoOp, res.ResumedAt = string(tr.From), tr.NoOp, int(tr.ResumedAt)
 	if missing := note.take(); missing != nil {
 		res.NoDesiredState = missing.Error()

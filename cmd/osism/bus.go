@@ -150,36 +150,29 @@ a node refuses routes that do not present them.`,
 				}
 				log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 				all := config(c)
-				bc := all.Bus.Broker
-				user, password, token := bc.User, string(bc.Password), string(bc.Token)
+				cfg := services.BrokerConfigFrom(all)
 				if c.IsSet("user") {
-					user = c.String("user")
+					cfg.User = c.String("user")
 				}
 				if c.IsSet("password") {
 					log.Warn("service broker --password: a password on the command line is visible to every user of this host; set " +
 						osism.EnvBrokerPassword + " or broker.password instead")
-					password = c.String("password")
+					cfg.Password = c.String("password")
 				}
-				tokenFile := bc.TokenFile
 				if c.IsSet("token-file") {
-					tokenFile = c.String("token-file")
+					cfg.TokenFile = c.String("token-file")
 				}
-				if user != "" {
-					token = "" // user and password take the place of a token
+				if cfg.User != "" {
+					cfg.Token = "" // user and password take the place of a token
 				}
-				credentials := all.BrokerService.CredentialsFile
 				if c.IsSet("credentials") {
-					credentials = c.String("credentials")
+					cfg.CredentialsFile = c.String("credentials")
 				}
-				cfg := services.BrokerConfig{
-					Name: c.String("name"), Host: host, Port: port, StoreDir: c.String("store-dir"),
-					Memory: c.Bool("memory"), SyncAlways: c.Bool("sync-always"),
-					User: user, Password: password, Token: token, TokenFile: tokenFile,
-					CredentialsFile: credentials,
-					TLS: services.BrokerTLS{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
-						CAFile: c.String("tls-ca"), VerifyClients: c.Bool("tls-verify")},
-					Logger: log, Bus: all.Bus.Tasks,
-				}
+				cfg.Name, cfg.Host, cfg.Port, cfg.StoreDir = c.String("name"), host, port, c.String("store-dir")
+				cfg.Memory, cfg.SyncAlways = c.Bool("memory"), c.Bool("sync-always")
+				cfg.TLS = services.BrokerTLS{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
+					CAFile: c.String("tls-ca"), VerifyClients: c.Bool("tls-verify")}
+				cfg.Logger = log
 				if name := c.String("cluster-name"); name != "" {
 					ch, cp, err := splitHostPort(c.String("cluster-listen"))
 					if err != nil {

@@ -1,0 +1,356 @@
+package services_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/osism/go-osism/netbox/netboxtest"
+	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/services"
+)
+
+// probeArgs is a noop-style kind on the queue its marker names: one per
+// built-in queue, so that a test reaches every queue's worker.
+type probeArgs[M queueMarker] struct {
+	Sleep time.Duration `json:"sleep,omitempty"`
+}
+
+type queueMarker interface{ queue() osism.Queue }
+
+func (probeArgs[M]) Kind() string {
+	var m M
+	return "test.probe." + string(m.queue())
+}
+
+func (probeArgs[M]) Queue() osism.Queue {
+	var m M
+	return m.queue()
+}
+
+type (
+	qOSISMAnsible struct{}
+	qKollaAnsible struct{}
+	qCephAnsible  struct{}
+	qConductor    struct{}
+	qNetBox       struct{}
+	qOpenStack    struct{}
+	qReconciler   struct{}
+)
+
+func (qOSISMAnsible) queue() osism.Queue { return osism.QueueOSISMAnsible }
+func (qKollaAnsible) queue() osism.Queue { return osism.QueueKollaAnsible }
+func (qCephAnsible) queue() osism.Queue  { return osism.QueueCephAnsible }
+func (qConductor) queue() osism.Queue    { return osism.QueueConductor }
+func (qNetBox) queue() osism.Queue       { return osism.QueueNetBox }
+func (qOpenStack) queue() osism.Queue    { return osism.QueueOpenStack }
+func (qReconciler) queue() osism.Queue   { return osism.QueueReconciler }
+
+func probe[M queueMarker](ctx context.Context, job *osism.Job[probeArgs[M]]) error {
+	job.Logger.Info("probe running")
+	var err error
+	select {
+	case <-time.After(job.Args.Sleep):
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
+	job.Logger.Info("probe ended", "cause", fmt.Sprint(err))
+	return err
+}
+
+// probeHandlers are the built-in handlers of cfg plus a probe on every
+// built-in queue.
+func probeHandlers(t *testing.T, cfg services.Config) *osism.Registry {
+	t.Helper()
+	reg := mustHandlers(t, cfg)
+	require.NoError(t, errors.Join(
+		osism.RegisterFunc(reg, probe[qOSISMAnsible]), osism.RegisterFunc(reg, probe[qKollaAnsible]),
+		osism.RegisterFunc(reg, probe[qCephAnsible]), osism.RegisterFunc(reg, probe[qConductor]),
+		osism.RegisterFunc(reg, probe[qNetBox]), osism.RegisterFunc(reg, probe[qOpenStack]),
+		osism.RegisterFunc(reg, probe[qReconciler])))
+	return reg
+}
+
+// managerConfig is a manager on loopback: an embedded broker in memory
+// on a free port, the API on a free port, every file in dir, no beat
+// schedule.
+func managerConfig(t *testing.T) services.Config {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := services.DefaultConfig()
+	cfg.Manager = services.ManagerConfig{BrokerListen: "127.0.0.1:-1", Memory: true, StoreDir: filepath.Join(dir, "broker"), Grace: 5 * time.Second}
+	cfg.Bus.Broker.TokenFile = filepath.Join(dir, "broker-token")
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.API.TokenFile = filepath.Join(dir, "api-token")
+	cfg.Ansible.ConfigurationDir = filepath.Join(dir, "configuration")
+	cfg.Watchdog.Dir = filepath.Join(dir, "inventory")
+	cfg.Reconciler.OutputDir = filepath.Join(dir, "inventory.out")
+	cfg.Beat.Schedules = []services.BeatSchedule{{Name: "noop", Every: time.Hour, Missed: "skip", Task: services.BeatTask{Kind: "osism.noop"}}}
+	cfg.Fabric = fabricConfig(filepath.Join(dir, "state"))
+	cfg.Fabric.LockDir = filepath.Join(dir, "locks")
+	return cfg
+}
+
+type runningManager struct {
+	m      *services.Manager
+	cancel context.CancelFunc
+	done   chan error
+	logs   *lockedBuffer
+}
+
+// startManager runs a manager until the test ends and waits until it is
+// ready.
+func startManager(t *testing.T, cfg services.Config, opts services.ManagerOpts) *runningManager {
+	t.Helper()
+	logs := &lockedBuffer{}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	}
+	m, err := services.NewManager(cfg, opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	rm := &runningManager{m: m, cancel: cancel, done: make(chan error, 1), logs: logs}
+	go func() { rm.done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-rm.done:
+		case <-time.After(time.Minute):
+			t.Error("manager did not stop within a minute")
+		}
+	})
+	select {
+	case <-m.Ready():
+	case err := <-rm.done:
+		t.Fatalf("manager stopped before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("manager not ready within 30s")
+	}
+	return rm
+}
+
+// stop ends the manager's context and returns what Run returned.
+func (rm *runningManager) stop(t *testing.T) error {
+	t.Helper()
+	rm.cancel()
+	select {
+	case err := <-rm.done:
+		rm.done <- err // for the cleanup
+		return err
+	case <-time.After(time.Minute):
+		t.Fatal("manager did not stop within a minute")
+		return nil
+	}
+}
+
+func apiGet(t *testing.T, addr, path, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestManagerServesEveryServiceAndOneMetrics(t *testing.T) {
+	t.Parallel()
+	nb := netboxtest.New(t, netboxtest.WithSampleFabric())
+	cfg := managerConfig(t)
+	cfg.NetBox.URL, cfg.NetBox.Token = nb.URL(), nb.Token()
+	rm := startManager(t, cfg, services.ManagerOpts{Handlers: probeHandlers(t, cfg)})
+	for _, s := range services.ManagerServices() {
+		require.True(t, rm.m.Enabled(s), s)
+	}
+	addr := rm.m.APIAddr()
+	code, body := apiGet(t, addr, "/healthz", "")
+	require.Equal(t, http.StatusOK, code, body)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := rm.m.Client()
+	res, err := c.Submit(ctx, osism.NoopArgs{Lines: 3}, nil)
+	require.NoError(t, err)
+	task, err := c.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	// A transition whose switches cannot be reached: its phases reach the
+	// transition metrics through the manager's worker.
+	res, err = c.Submit(ctx, osism.NetBoxConnectArgs{Device: "node-1", State: "b"}, nil)
+	require.NoError(t, err)
+	task, err = c.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateFailed, task.State)
+
+	tok, err := os.ReadFile(cfg.API.TokenFile)
+	require.NoError(t, err)
+	var metrics string
+	require.Eventually(t, func() bool {
+		code, metrics = apiGet(t, addr, "/metrics", strings.TrimSpace(string(tok)))
+		return code == http.StatusOK && strings.Contains(metrics, `osism_tasks_finished_total{kind="netbox.connect"`)
+	}, 10*time.Second, 20*time.Millisecond, "metrics: %s", metrics)
+	for _, want := range []string{
+		`osism_tasks_submitted_total{kind="osism.noop",queue="conductor"} 1`,
+		`osism_tasks_finished_total{kind="osism.noop",outcome="succeeded",queue="conductor"} 1`,
+		`osism_task_duration_seconds_bucket{kind="osism.noop",outcome="succeeded",queue="conductor"`,
+		`osism_tasks_running{kind="osism.noop",queue="conductor"} 0`,
+		`osism_transition_phase_duration_seconds_bucket{outcome="finished",phase="1"`,
+		`osism_transition_phase_duration_seconds_bucket{outcome="failed",phase=`,
+		`osism_transition_phase_failures_total{phase="1"} 0`, `osism_transition_phase_failures_total{phase="3"} 1`,
+		`osism_api_requests_total{code="200",route="GET /healthz"} 1`,
+		`osism_beat_`, `osism_watchdog_`, "go_goroutines", "process_resident_memory_bytes",
+	} {
+		require.Contains(t, metrics, want)
+	}
+}
+
+func TestManagerTaskOfEveryQueueReachesAWorker(t *testing.T) {
+	t.Parallel()
+	cfg := managerConfig(t)
+	cfg.Bus.Queues = osism.QueueConfigs{osism.QueueKollaAnsible: {Concurrency: 3}}
+	rm := startManager(t, cfg, services.ManagerOpts{Handlers: probeHandlers(t, cfg), Only: []string{"broker", "workers"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := rm.m.Client()
+	for _, a := range []osism.Args{probeArgs[qOSISMAnsible]{}, probeArgs[qKollaAnsible]{}, probeArgs[qCephAnsible]{},
+		probeArgs[qConductor]{}, probeArgs[qNetBox]{}, probeArgs[qOpenStack]{}, probeArgs[qReconciler]{}} {
+		t.Run(string(a.Queue()), func(t *testing.T) {
+			res, err := c.Submit(ctx, a, nil)
+			require.NoError(t, err)
+			task, err := c.Wait(ctx, res.ID)
+			require.NoError(t, err)
+			require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+			require.Equal(t, a.Queue(), task.Queue)
+			require.NotEmpty(t, task.Worker)
+			require.Contains(t, rm.logs.String(), `"task_id":"`+res.ID+`"`)
+		})
+	}
+	// The workers announce each queue with its own concurrency.
+	ws, err := c.Runners(ctx)
+	require.NoError(t, err)
+	require.Len(t, ws, 1)
+	require.ElementsMatch(t, osism.Queues(), ws[0].Queues)
+}
+
+func TestManagerDrainsOnStop(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		grace time.Duration
+		sleep time.Duration
+		state osism.State
+	}{
+		{name: "a task shorter than the grace finishes", grace: 20 * time.Second, sleep: 500 * time.Millisecond, state: osism.StateSucceeded},
+		{name: "a task longer than the grace is cancelled back to its queue", grace: 300 * time.Millisecond, sleep: time.Hour, state: osism.StateQueued},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := managerConfig(t)
+			cfg.Manager.Grace = tc.grace
+			rm := startManager(t, cfg, services.ManagerOpts{Handlers: probeHandlers(t, cfg), Without: []string{"beat", "watchdog", "listener"}})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c := rm.m.Client()
+			res, err := c.Submit(ctx, probeArgs[qNetBox]{Sleep: tc.sleep}, nil)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				task, err := c.Get(ctx, res.ID)
+				return err == nil && task.State == osism.StateRunning
+			}, 30*time.Second, 5*time.Millisecond)
+			began := time.Now()
+			require.NoError(t, rm.stop(t))
+			if tc.state == osism.StateQueued {
+				require.Less(t, time.Since(began), tc.grace+10*time.Second)
+			}
+			require.Contains(t, rm.logs.String(), `"msg":"manager stopped"`)
+			// The bus stopped with the manager: the handler's own log line
+			// says how the task ended.
+			logs := rm.logs.String()
+			switch tc.state {
+			case osism.StateSucceeded:
+				require.NotContains(t, logs, "grace period over")
+				require.Regexp(t, `"msg":"probe ended"[^\n]*"task_id":"`+res.ID+`"[^\n]*"cause":"<nil>"`, logs)
+			case osism.StateQueued:
+				require.Contains(t, logs, "grace period over, cancelling running tasks")
+				require.Regexp(t, `"msg":"probe ended"[^\n]*"task_id":"`+res.ID+`"[^\n]*"cause":"worker shutting down"`, logs)
+			}
+		})
+	}
+}
+
+func TestSelectServices(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name          string
+		only, without []string
+		want          []string
+		err           string
+	}{
+		{name: "all by default", want: services.ManagerServices()},
+		{name: "only", only: []string{"api", "workers"}, want: []string{"api", "workers"}},
+		{name: "without", without: []string{"listener", "beat"}, want: []string{"broker", "api", "watchdog", "workers"}},
+		{name: "only less without", only: []string{"api", "beat"}, without: []string{"beat"}, want: []string{"api"}},
+		{name: "unknown in only", only: []string{"apy"}, err: `manager only "apy": unknown service; expected one of broker, api, beat, listener, watchdog, workers`},
+		{name: "unknown in without", without: []string{"worker"}, err: `manager without "worker": unknown service`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sel, err := services.SelectServices(tc.only, tc.without)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			var got []string
+			for _, s := range services.ManagerServices() {
+				if sel[s] {
+					got = append(got, s)
+				}
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestNewManagerRefuses(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		cfg  func(*services.Config)
+		opts services.ManagerOpts
+		err  string
+	}{
+		{name: "no broker and no broker url", opts: services.ManagerOpts{Without: []string{"broker"}}, err: "without the embedded broker the services need broker.url"},
+		{name: "nothing left", opts: services.ManagerOpts{Only: []string{"api"}, Without: []string{"api"}}, err: "leave no service to run"},
+		{name: "bad grace", cfg: func(c *services.Config) { c.Manager.Grace = -time.Second }, err: "config manager.grace -1s: expected a positive duration"},
+		{name: "bad broker address", cfg: func(c *services.Config) { c.Manager.BrokerListen = "localhost" }, err: `config manager.broker_listen: "localhost": expected host:port`},
+		{name: "bad log format", cfg: func(c *services.Config) { c.Log.Format = "xml" }, err: `config log.format "xml": expected json or text`},
+		{name: "bad log level", cfg: func(c *services.Config) { c.Log.Level = "loud" }, err: `config log.level "loud": expected debug, info, warn or error`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := services.DefaultConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			_, err := services.NewManager(cfg, tc.opts)
+			require.ErrorContains(t, err, tc.err)
+		})
+	}
+}
