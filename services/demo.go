@@ -7,11 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"strings"
 
 	"github.com/osism/go-osism/netbox"
-	"github.com/osism/go-osism/netbox/netboxtest"
 	"github.com/osism/go-osism/statemachine"
+	"github.com/osism/go-osism/switchcfg"
 )
 
 // DemoOpts are the knobs of [RunDemo].
@@ -40,17 +40,48 @@ type DemoResult struct {
 	Transition statemachine.Result
 	// Rendered are the leaves phase 2 rendered, with their diffs.
 	Rendered map[string]string
+	// Sent are the commands phase 3 sent to each leaf.
+	Sent map[string][]string
+	// Compared is phase 4's comparison, read afresh from each leaf after
+	// the transition.
+	Compared []switchcfg.Report
+	// Drift is leaf-1's comparison after the hand change; Repair the
+	// commands the deploy sent to repair it, and Repaired the comparison
+	// afterwards.
+	Drift    switchcfg.Report
+	Repair   []string
+	Repaired switchcfg.Report
+	// RolledBack is the deploy of the rollback of leaf-2 to RollbackTo,
+	// its revision before the transition.
+	RolledBack switchcfg.DeployResult
+	RollbackTo string
 	// Requests is how many requests NetBox served.
 	Requests int
 }
 
+// demoHandChange is what the demo types into leaf-1 over SSH: a
+// description changed by hand and a BGP neighbor removed.
+var demoHandChange = []string{
+	"configure terminal",
+	"interface swp2",
+	"description changed by hand",
+	"exit",
+	"router bgp 65101",
+	"no neighbor swp2 interface peer-group fabric",
+	"end",
+}
+
 // RunDemo runs the main job on embedded defaults, in this process with
-// nothing else running: the in-memory NetBox with its sample fabric, its
-// custom fields checked, and a device moved through the state machine
-// with phase 1 (the desired state in NetBox) and phase 2 (both leaves
-// rendered into a state repository of the demo's own). It writes every
-// step to opts.Out, shows that a second plan is empty, and how each
-// leaf's configuration changed.
+// nothing else running or installed ([StartDev]): the in-memory NetBox
+// with its sample fabric and its custom fields checked, and a simulated
+// FRR switch per leaf reached over SSH. The leaves are first deployed as
+// the fabric is; then a device moves through the state machine with all
+// four phases (the desired state in NetBox, both leaves rendered into a
+// state repository, the commands sent to each leaf, the comparison of
+// what they run with what was rendered). A hand change on leaf-1, typed
+// into it over SSH, shows as drift and a deploy repairs it; last, leaf-2
+// is rolled back to its revision before the transition. Every step goes
+// to opts.Out.
 func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	w := opts.Out
 	if w == nil {
@@ -62,15 +93,20 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	if opts.Device == "" || opts.State == "" || opts.Collection == "" {
 		return nil, fmt.Errorf("demo: a device, a target state and a collection are required: %w", ErrDemoInput)
 	}
-	srv, err := netboxtest.Start(netboxtest.WithSampleFabric())
+	env, err := StartDev(ctx, DevOpts{DesiredStateDir: opts.DesiredStateDir, Collection: opts.Collection})
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Close()
-	res := &DemoResult{NetBoxURL: srv.URL(), Rendered: map[string]string{}}
-	fmt.Fprintf(w, "NetBox (in-memory, sample fabric) at %s\n", srv.URL())
+	defer env.Close()
+	res := &DemoResult{NetBoxURL: env.NetBoxURL, Rendered: map[string]string{}, Sent: map[string][]string{}}
+	fmt.Fprintf(w, "NetBox (in-memory, sample fabric) at %s\n", env.NetBoxURL)
+	for _, name := range devLeaves {
+		fmt.Fprintf(w, "%s: simulated FRR switch at ssh -p %d %s@%s\n", name, env.Leaves[name].Port, env.Leaves[name].User, env.Leaves[name].Host)
+	}
 
-	nb, err := netbox.New(netbox.Config{URL: srv.URL(), Token: srv.Token()})
+	var cfg Config
+	env.Apply(&cfg)
+	nb, err := netbox.New(cfg.NetBox)
 	if err != nil {
 		return nil, err
 	}
@@ -80,36 +116,28 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	}
 	fmt.Fprintf(w, "NetBox %s: %d custom fields and %d tags missing\n", report.Version, len(report.MissingFields), len(report.MissingTags))
 
-	// Phase 2 renders the switches into a state repository of the demo's
-	// own; phases 3 and 4 need switches to reach.
-	tmp, err := os.MkdirTemp("", "osism-demo-")
+	fab, err := NewFabric(cfg.Fabric, nb, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	repo := filepath.Join(tmp, "switches")
-	var cfg FabricConfig
-	cfg.DesiredState = netbox.DesiredStateConfig{Dir: opts.DesiredStateDir, Collection: opts.Collection}
-	cfg.Switches.StateDir = repo
-	cfg.LockDir = filepath.Join(tmp, "locks")
-	fab, err := NewFabric(cfg, nb, nil, slog.New(slog.DiscardHandler))
+	d := fab.Deployer
+	leaves, err := d.Generate(ctx, devLeaves...)
 	if err != nil {
 		return nil, err
 	}
-	leaves, err := fab.Deployer.Generate(ctx, "leaf-1", "leaf-2")
+	before := map[string]string{}
+	for _, l := range leaves {
+		before[l.Switch] = l.Rev
+	}
+	first, err := d.Deploy(ctx, devLeaves, nil)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "leaf-1 and leaf-2 rendered as they are now, in the state repository %s\n", repo)
-	hooks := fab.Hooks(opts.Collection)
-	m, err := statemachine.New(statemachine.Config{
-		Store: netbox.NewStore(nb),
-		Hooks: map[statemachine.Phase][]statemachine.PhaseHook{
-			statemachine.PhaseNetBox:   {netbox.DesiredStateHook{Client: nb, Dir: opts.DesiredStateDir, Collection: opts.Collection}},
-			statemachine.PhaseGenerate: hooks[statemachine.PhaseGenerate],
-		},
-		Observers: []statemachine.Observer{statemachine.LineObserver(w)},
-	})
+	for _, r := range first {
+		fmt.Fprintf(w, "%s deployed as the fabric is now: %d commands, revision %s\n", r.Switch, len(r.Sent), short(r.Rev))
+	}
+
+	m, err := fab.Machine(opts.Collection, statemachine.LineObserver(w))
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +145,16 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(w, "%s is in state %s; moving it to %s\n", opts.Device, st, opts.State)
+	sentBefore := map[string]int{}
+	for _, name := range devLeaves {
+		sentBefore[name] = len(env.Leaves[name].Commands())
+	}
+	fmt.Fprintf(w, "\n%s is in state %s; moving it to %s\n", opts.Device, st, opts.State)
 	if res.Transition, err = m.Transition(ctx, opts.Device, opts.State, nil); err != nil {
 		return nil, err
 	}
 
+	fmt.Fprintln(w, "\nphase 1, NetBox:")
 	ds, err := netbox.LoadDesiredState(opts.DesiredStateDir, opts.Collection, opts.Device, string(opts.State))
 	if err != nil {
 		return nil, err
@@ -131,23 +164,96 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 		return nil, err
 	}
 	fmt.Fprintf(w, "plan after the transition: %s\n", plan)
-	for _, l := range leaves {
-		now, err := fab.Deployer.Repo.History(l.Switch)
+
+	fmt.Fprintln(w, "\nphase 2, rendered:")
+	for _, name := range devLeaves {
+		now, err := d.Repo.History(name)
 		if err != nil || len(now) == 0 {
-			return nil, fmt.Errorf("demo: history of %s: %v", l.Switch, err)
+			return nil, fmt.Errorf("demo: history of %s: %v", name, err)
 		}
-		diff, err := fab.Deployer.Repo.Diff(l.Switch, l.Rev, now[0].Rev)
+		diff, err := d.Repo.Diff(name, before[name], now[0].Rev)
 		if err != nil {
 			return nil, err
 		}
-		res.Rendered[l.Switch] = diff
+		res.Rendered[name] = diff
 		if diff == "" {
 			diff = "(unchanged)\n"
 		}
-		fmt.Fprintf(w, "configuration of %s, before and after:\n%s", l.Switch, diff)
+		fmt.Fprintf(w, "configuration of %s, before and after:\n%s", name, diff)
 	}
-	fmt.Fprintln(w, "phases 3 and 4 deploy that to the switches and check it: osism netbox connect, with switches to reach")
-	res.Requests = srv.TotalRequests()
-	fmt.Fprintf(w, "NetBox requests served: %d\n", res.Requests)
+
+	fmt.Fprintln(w, "\nphase 3, commands sent:")
+	for _, name := range devLeaves {
+		sent := env.Leaves[name].Commands()[sentBefore[name]:]
+		res.Sent[name] = sent
+		fmt.Fprintf(w, "to %s (%d):\n", name, len(sent))
+		for _, c := range sent {
+			fmt.Fprintf(w, "  %s\n", c)
+		}
+	}
+
+	fmt.Fprintln(w, "\nphase 4, compare:")
+	if res.Compared, err = d.Compare(ctx, devLeaves); err != nil {
+		return nil, err
+	}
+	for _, r := range res.Compared {
+		fmt.Fprintln(w, r.String())
+	}
+
+	fmt.Fprintln(w, "\na hand change on leaf-1, typed over SSH:")
+	shown, err := env.Leaves["leaf-1"].Type(ctx, demoHandChange...)
+	if err != nil {
+		return nil, err
+	}
+	// The prompts with what was typed, and any error, up to the "end" and
+	// "exit" that Type adds.
+	var typed []string
+	for _, l := range strings.Split(strings.TrimSpace(shown), "\n") {
+		if strings.HasPrefix(l, "leaf-1") && strings.Contains(l, "# ") || strings.HasPrefix(l, "%") {
+			typed = append(typed, l)
+		}
+	}
+	for _, l := range typed[:max(0, len(typed)-2)] {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	fmt.Fprintln(w, "drift (what osism netbox diff shows):")
+	reports, err := d.Compare(ctx, []string{"leaf-1"})
+	if err != nil {
+		return nil, err
+	}
+	res.Drift = reports[0]
+	fmt.Fprintln(w, res.Drift.String())
+	fixed, err := d.Deploy(ctx, []string{"leaf-1"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.Repair, res.Repaired = fixed[0].Sent, fixed[0].Report
+	fmt.Fprintf(w, "repaired by a deploy of leaf-1 (%d commands):\n", len(res.Repair))
+	for _, c := range res.Repair {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+	fmt.Fprintln(w, res.Repaired.String())
+
+	res.RollbackTo = before["leaf-2"]
+	fmt.Fprintf(w, "\nrollback of leaf-2 to revision %s, its configuration before the transition:\n", short(res.RollbackTo))
+	if res.RolledBack, err = d.Rollback(ctx, "leaf-2", res.RollbackTo); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "new revision %s, %d commands sent:\n", short(res.RolledBack.Rev), len(res.RolledBack.Sent))
+	for _, c := range res.RolledBack.Sent {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+	fmt.Fprintln(w, res.RolledBack.Report.String())
+
+	res.Requests = env.NetBox.TotalRequests()
+	fmt.Fprintf(w, "\nNetBox requests served: %d\n", res.Requests)
 	return res, nil
+}
+
+// short is a revision as people read it.
+func short(rev string) string {
+	if len(rev) > 8 {
+		return rev[:8]
+	}
+	return rev
 }

@@ -40,20 +40,64 @@ func TestRunDemo(t *testing.T) {
 	require.Contains(t, res.Rendered["leaf-1"], "leaf-1.cfg")
 	require.NotContains(t, res.Rendered["leaf-1"], "leaf-2.cfg", "leaf-1's diff is about leaf-1 only")
 
-	for _, want := range []string{
+	// Phase 3: the commands sent to each leaf; phase 4: they run what was rendered.
+	require.Equal(t, map[string][]string{
+		"leaf-1": {"router bgp 65101", "no neighbor swp1 interface peer-group fabric", "exit"},
+		"leaf-2": {"router bgp 65102", "no neighbor swp1 interface peer-group fabric", "exit"},
+	}, res.Sent)
+	require.Len(t, res.Compared, 2)
+	for _, r := range res.Compared {
+		require.True(t, r.OK(), r.String())
+	}
+	// The hand change on leaf-1 is drift, and a deploy repairs it.
+	require.Equal(t, "leaf-1", res.Drift.Switch)
+	require.Equal(t, []string{"interface swp2 / description node-2:eth0", "router bgp 65101 / neighbor swp2 interface peer-group fabric"}, res.Drift.Missing)
+	require.Equal(t, []string{"interface swp2 / description changed by hand"}, res.Drift.Extra)
+	require.Contains(t, res.Repair, "description node-2:eth0")
+	require.Contains(t, res.Repair, "neighbor swp2 interface peer-group fabric")
+	require.True(t, res.Repaired.OK(), res.Repaired.String())
+	// The rollback of leaf-2 puts its neighbor on swp1 back.
+	require.NotEmpty(t, res.RollbackTo)
+	require.Equal(t, "leaf-2", res.RolledBack.Switch)
+	require.NotEqual(t, res.RollbackTo, res.RolledBack.Rev, "a rollback is a new revision")
+	require.Equal(t, []string{"router bgp 65102", "neighbor swp1 interface peer-group fabric", "exit"}, res.RolledBack.Sent)
+	require.True(t, res.RolledBack.Report.OK(), res.RolledBack.Report.String())
+
+	steps := []string{
+		"leaf-1: simulated FRR switch at ssh -p ",
+		"NetBox 4.3.7: 0 custom fields and 0 tags missing\n",
+		"leaf-1 deployed as the fabric is now: ",
 		"node-1 is in state a; moving it to b\n",
 		"node-1: a -> b: phase 1 started\n",
 		"node-1: phase 2: leaf-1: rendered, changed, revision ",
 		"node-1: phase 2: leaf-2: rendered, changed, revision ",
+		"node-1: a -> b: phase 3 started\n",
+		"node-1: phase 3: leaf-1: revision ",
+		"node-1: a -> b: phase 4 started\n",
+		"node-1: phase 4: leaf-1: runs the rendered configuration\n",
+		"node-1: phase 4: leaf-2: runs the rendered configuration\n",
 		"node-1: now in state b",
 		"plan after the transition: node-1: no changes\n",
 		"configuration of leaf-1, before and after:\n",
 		"configuration of leaf-2, before and after:\n",
-	} {
-		require.Contains(t, out, want)
+		"phase 3, commands sent:\nto leaf-1 (3):\n  router bgp 65101\n  no neighbor swp1 interface peer-group fabric\n  exit\nto leaf-2 (3):\n",
+		"phase 4, compare:\nleaf-1: runs the rendered configuration\nleaf-2: runs the rendered configuration\n",
+		"a hand change on leaf-1, typed over SSH:\n",
+		"  leaf-1(config-if)# description changed by hand\n",
+		"drift (what osism netbox diff shows):\nleaf-1: 2 missing, 1 extra\n",
+		"  + extra:   interface swp2 / description changed by hand\n",
+		"repaired by a deploy of leaf-1 (",
+		"leaf-1: runs the rendered configuration\n\nrollback of leaf-2 to revision ",
+		"  neighbor swp1 interface peer-group fabric\n  exit\nleaf-2: runs the rendered configuration\n",
+		"NetBox requests served: ",
 	}
-	require.Less(t, strings.Index(out, "node-1: now in state b"), strings.Index(out, "plan after the transition"),
-		"the plan is made after the transition")
+	at := 0
+	for _, want := range steps {
+		i := strings.Index(out[at:], want)
+		require.GreaterOrEqual(t, i, 0, "%q, after what comes before it, in:\n%s", want, out)
+		at += i + len(want)
+	}
+	require.NotContains(t, out, "% Unknown command")
 }
 
 func TestRunDemoWithoutOut(t *testing.T) {

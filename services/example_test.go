@@ -147,16 +147,30 @@ func ExampleRunDemo() {
 	leaves := slices.Sorted(maps.Keys(res.Rendered))
 	fmt.Println("rendered:", leaves)
 	for _, leaf := range leaves {
-		fmt.Printf("%s drops its BGP neighbor on swp1: %t\n", leaf,
-			strings.Contains(res.Rendered[leaf], "\n- neighbor swp1 interface peer-group fabric\n"))
+		fmt.Printf("%s drops its BGP neighbor on swp1: %t; sent %q\n", leaf,
+			strings.Contains(res.Rendered[leaf], "\n- neighbor swp1 interface peer-group fabric\n"), res.Sent[leaf])
 	}
+	for _, r := range res.Compared {
+		fmt.Println(r)
+	}
+	fmt.Println("drift:", res.Drift)
+	fmt.Println("repaired:", res.Repaired)
+	fmt.Printf("rollback of %s: sent %q\n", res.RolledBack.Switch, res.RolledBack.Sent)
 
 	_, err = services.RunDemo(context.Background(), services.DemoOpts{DesiredStateDir: "no-such-dir"})
 	fmt.Println(err)
 	// Output:
 	// node-1: a -> b
 	// rendered: [leaf-1 leaf-2]
-	// leaf-1 drops its BGP neighbor on swp1: true
-	// leaf-2 drops its BGP neighbor on swp1: true
+	// leaf-1 drops its BGP neighbor on swp1: true; sent ["router bgp 65101" "no neighbor swp1 interface peer-group fabric" "exit"]
+	// leaf-2 drops its BGP neighbor on swp1: true; sent ["router bgp 65102" "no neighbor swp1 interface peer-group fabric" "exit"]
+	// leaf-1: runs the rendered configuration
+	// leaf-2: runs the rendered configuration
+	// drift: leaf-1: 2 missing, 1 extra
+	//   - missing: interface swp2 / description node-2:eth0
+	//   - missing: router bgp 65101 / neighbor swp2 interface peer-group fabric
+	//   + extra:   interface swp2 / description changed by hand
+	// repaired: leaf-1: runs the rendered configuration
+	// rollback of leaf-2: sent ["router bgp 65102" "neighbor swp1 interface peer-group fabric" "exit"]
 	// desired-state directory "no-such-dir": expected a directory: demo input
 }

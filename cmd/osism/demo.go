@@ -10,12 +10,14 @@ import (
 )
 
 // demoCommand runs the main job on embedded defaults, in one process with
-// nothing else running: NetBox is the in-memory double with its sample
-// fabric.
+// nothing else running or installed: NetBox is the in-memory double with
+// its sample fabric, the leaves are simulated FRR switches reached over
+// SSH; all four phases run, then a hand change is found and repaired and
+// a leaf is rolled back.
 func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "run the main job on embedded defaults (nothing to install)",
+		Usage: "run the main job on embedded defaults: all four phases against simulated switches, drift repaired, a rollback (nothing to install)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "desired-state", Value: "netbox/testdata/desired", Usage: "desired-state directory (<dir>/<collection>/<device>/<state>.yaml)"},
 			&cli.StringFlag{Name: "collection", Value: "dc1", Usage: "collection of the desired state"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -148,20 +149,35 @@ func TestCompletionCandidates(t *testing.T) {
 }
 
 // The README's main job: the demo moves node-1 to b on the in-memory
-// NetBox, renders both leaves in phase 2, and leaves nothing to plan.
+// NetBox and simulated leaves with all four phases, shows a hand change
+// on leaf-1 as drift and repairs it, and rolls leaf-2 back.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	out, code := run(t, "demo", "--desired-state", "../../netbox/testdata/desired")
 	require.Equal(t, exitOK, code, out)
+	at := 0
 	for _, want := range []string{
+		"leaf-1: simulated FRR switch at ssh -p ",
 		"node-1 is in state a; moving it to b",
-		"update interface leaf-1 swp1:",
-		"leaf-1: rendered, changed, revision ",
+		"node-1: phase 1: update interface leaf-1 swp1:",
+		"node-1: phase 2: leaf-1: rendered, changed, revision ",
+		"node-1: phase 3: leaf-1: revision ",
+		"node-1: phase 4: leaf-1: runs the rendered configuration",
 		"node-1: now in state b",
 		"plan after the transition: node-1: no changes",
 		"configuration of leaf-1, before and after:",
 		"- neighbor swp1 interface peer-group fabric",
+		"phase 3, commands sent:\nto leaf-1 (3):\n  router bgp 65101\n  no neighbor swp1 interface peer-group fabric\n  exit\n",
+		"phase 4, compare:\nleaf-1: runs the rendered configuration\nleaf-2: runs the rendered configuration\n",
+		"a hand change on leaf-1, typed over SSH:",
+		"drift (what osism netbox diff shows):\nleaf-1: 2 missing, 1 extra\n",
+		"repaired by a deploy of leaf-1 (",
+		"leaf-1: runs the rendered configuration",
+		"rollback of leaf-2 to revision ",
+		"  neighbor swp1 interface peer-group fabric\n  exit\nleaf-2: runs the rendered configuration\n",
 	} {
-		require.Contains(t, out, want)
+		i := strings.Index(out[at:], want)
+		require.GreaterOrEqual(t, i, 0, "%q, after what comes before it, in:\n%s", want, out)
+		at += i + len(want)
 	}
 }

@@ -142,6 +142,10 @@ func firstWord(s string) string {
 	return w
 }
 
+// singleValued are the settings of which a block has one: setting one
+// replaces the one before.
+var singleValued = []string{"frr defaults ", "hostname ", "description ", "ip router-id ", "bgp router-id ", "mtu "}
+
 // ExitCommand is the command that leaves the block of header at depth (0
 // for a top-level block): exit-address-family, exit-vrf (a top-level vrf),
 // exit-vni (a vni inside a block) or exit.
@@ -250,10 +254,13 @@ func (c *Config) Apply(cmd string) error {
 		cur.remove("no " + cmd)
 		return nil
 	}
-	if depth == 0 && strings.HasPrefix(cmd, "frr defaults ") {
-		cur.children = slices.DeleteFunc(cur.children, func(n *node) bool {
-			return strings.HasPrefix(n.line, "frr defaults ")
-		})
+	// A setting with one value replaces the one set before.
+	for _, p := range singleValued {
+		if strings.HasPrefix(cmd, p) && (p != "frr defaults " || depth == 0) {
+			cur.children = slices.DeleteFunc(cur.children, func(n *node) bool {
+				return strings.HasPrefix(n.line, p) && n.line != cmd
+			})
+		}
 	}
 	n := cur.add(cmd)
 	if w := firstWord(cmd); w == "address-family" ||

@@ -420,7 +420,7 @@ func (v *vtysh) exec(cmd string) bool {
 	switch {
 	case cmd == "exit" || cmd == "quit" || cmd == "logout":
 		return false
-	case cmd == "enable" || cmd == "disable" || strings.HasPrefix(cmd, "terminal "):
+	case cmd == "enable" || cmd == "disable" || cmd == "end" || strings.HasPrefix(cmd, "terminal "):
 	case cmd == "configure" || cmd == "configure terminal" || cmd == "conf t":
 		v.config = true
 		v.cfg = &Config{}
@@ -510,3 +510,64 @@ func (c *Config) applyAt(pos *Config, cmd string) error {
 
 // modeOf is Mode at pos's place.
 func (c *Config) modeOf(pos *Config) string { return pos.Mode() }
+
+// Type logs into the switch as a person does with ssh (its generated key,
+// a terminal), types lines into vtysh and then "end" and "exit", and
+// returns what
+// the terminal showed, with "\n" line ends.
+func (s *Server) Type(ctx context.Context, lines ...string) (string, error) {
+	key, err := os.ReadFile(s.KeyFile)
+	if err != nil {
+		return "", fmt.Errorf("switchsim: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("switchsim: key %s: %w", s.KeyFile, err)
+	}
+	hosts, err := knownhosts.New(s.KnownHosts)
+	if err != nil {
+		return "", fmt.Errorf("switchsim: %w", err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return "", fmt.Errorf("switchsim: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	sc, chans, reqs, err := ssh.NewClientConn(conn, s.Addr, &ssh.ClientConfig{
+		User: s.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hosts,
+	})
+	if err != nil {
+		conn.Close()
+		return "", fmt.Errorf("switchsim: %s: %w", s.Hostname, err)
+	}
+	c := ssh.NewClient(sc, chans, reqs)
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer sess.Close()
+	if err := sess.RequestPty("xterm", 40, 120, ssh.TerminalModes{}); err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	sess.Stdout = &out
+	in, err := sess.StdinPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := sess.Shell(); err != nil {
+		return "", err
+	}
+	for _, l := range append(slices.Clone(lines), "end", "exit") {
+		if _, err := io.WriteString(in, l+"\r"); err != nil {
+			return "", err
+		}
+	}
+	if err := sess.Wait(); err != nil {
+		return "", fmt.Errorf("switchsim: %s: %w", s.Hostname, err)
+	}
+	return strings.ReplaceAll(out.String(), "\r\n", "\n"), nil
+}
