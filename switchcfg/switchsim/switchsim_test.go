@@ -146,8 +146,9 @@ func TestErrorsAreDetected(t *testing.T) {
 	defer cancel()
 	leaf := startLeaf(t, "leaf-1")
 	spec := target(leaf)
+	// The generated key this time, not the password.
 	sess, err := switchcfg.Scrapli{Platform: "frr"}.Open(ctx, switchcfg.Target{
-		Switch: "leaf-1", Host: spec.Host, Port: spec.Port, User: spec.User, Password: spec.Password, KnownHosts: spec.KnownHosts, Timeout: spec.Timeout,
+		Switch: "leaf-1", Host: spec.Host, Port: spec.Port, User: spec.User, KeyFile: leaf.KeyFile, KnownHosts: spec.KnownHosts, Timeout: spec.Timeout,
 	})
 	require.NoError(t, err)
 	defer sess.Close()
@@ -215,4 +216,53 @@ func TestStartInput(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// TestExec runs single commands as "ssh leaf-1 COMMAND" does.
+func TestExec(t *testing.T) {
+	leaf := startLeaf(t, "leaf-1")
+	cb, err := knownhosts.New(leaf.KnownHosts)
+	require.NoError(t, err)
+	c, err := ssh.Dial("tcp", leaf.Addr, &ssh.ClientConfig{User: leaf.User, Auth: []ssh.AuthMethod{ssh.Password(password)}, HostKeyCallback: cb})
+	require.NoError(t, err)
+	defer c.Close()
+	cases := []struct {
+		cmd  string
+		out  string
+		fail bool
+	}{
+		{cmd: "show running-config", out: "hostname leaf-1\n"},
+		{cmd: "write memory", out: "[OK]\n"},
+		{cmd: "show bogus", out: "% Unknown command: show bogus\n", fail: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cmd, func(t *testing.T) {
+			sess, err := c.NewSession()
+			require.NoError(t, err)
+			defer sess.Close()
+			out, err := sess.CombinedOutput(tc.cmd)
+			require.Contains(t, string(out), tc.out)
+			if tc.fail {
+				var exit *ssh.ExitError
+				require.ErrorAs(t, err, &exit)
+				require.Equal(t, 1, exit.ExitStatus())
+				return
+			}
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestType is the hand change of the demo: typed lines show with their
+// prompts, and the running configuration changes.
+func TestType(t *testing.T) {
+	leaf := startLeaf(t, "leaf-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	shown, err := leaf.Type(ctx, "configure terminal", "ip router-id 10.0.0.9", "interface swp1", "bogus")
+	require.NoError(t, err)
+	require.Contains(t, shown, "leaf-1(config)# ip router-id 10.0.0.9\n")
+	require.Contains(t, shown, "leaf-1(config-if)# bogus\n% Unknown command: bogus\n")
+	require.Contains(t, string(leaf.Running()), "ip router-id 10.0.0.9\n")
+	require.Equal(t, []string{"ip router-id 10.0.0.9", "interface swp1"}, leaf.Commands())
 }
