@@ -293,10 +293,82 @@ func (c *Config) Show() []byte {
 			}
 		}
 	}
-	walk(&c.root, 0)
+	top := &node{children: showOrder(c.root.children)}
+	walk(top, 0)
 	b.WriteString("end\n")
 	return []byte(b.String())
 }
 
 // Clone returns a copy of the configuration at the top level.
 func (c *Config) Clone() *Config { return ParseConfig(c.Show()) }
+
+// showOrder is the order in which FRR shows the top level: the global
+// lines, then vrf, interface (by name, numbers compared as numbers),
+// router, route-map and other blocks, each kind in the order they were
+// made but interfaces.
+func showOrder(children []*node) []*node {
+	rank := func(n *node) int {
+		if !n.block && len(n.children) == 0 {
+			return 0
+		}
+		switch firstWord(n.line) {
+		case "vrf":
+			return 1
+		case "interface":
+			return 2
+		case "router":
+			return 3
+		case "route-map":
+			return 4
+		case "line":
+			return 6
+		}
+		return 5
+	}
+	out := slices.Clone(children)
+	slices.SortStableFunc(out, func(a, b *node) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		if rank(a) == 2 {
+			return compareNames(strings.TrimPrefix(a.line, "interface "), strings.TrimPrefix(b.line, "interface "))
+		}
+		return 0
+	})
+	return out
+}
+
+// compareNames compares interface names as FRR orders them: runs of
+// digits as numbers, the rest byte by byte (swp2 before swp10).
+func compareNames(a, b string) int {
+	for a != "" && b != "" {
+		da, db := isDigit(a[0]), isDigit(b[0])
+		if da != db {
+			return strings.Compare(a[:1], b[:1])
+		}
+		ia, ib := chunk(a, da), chunk(b, db)
+		ca, cb := a[:ia], b[:ib]
+		if da {
+			ta, tb := strings.TrimLeft(ca, "0"), strings.TrimLeft(cb, "0")
+			if len(ta) != len(tb) {
+				return len(ta) - len(tb)
+			}
+			ca, cb = ta, tb
+		}
+		if r := strings.Compare(ca, cb); r != 0 {
+			return r
+		}
+		a, b = a[ia:], b[ib:]
+	}
+	return len(a) - len(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func chunk(s string, digits bool) int {
+	i := 0
+	for i < len(s) && isDigit(s[i]) == digits {
+		i++
+	}
+	return i
+}
