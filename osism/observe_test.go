@@ -116,6 +116,7 @@ func TestRunnerOnTaskAndJobLogger(t *testing.T) {
 			require.Equal(t, tc.device, line["device"])
 			require.Equal(t, tc.kind, line["kind"])
 			require.NotEmpty(t, line["worker"])
+			require.Regexp(t, `"msg":"task finished"[^\n]*"task_id":"`+res.ID+`"[^\n]*"state":"`+string(tc.state)+`"`, logs.String())
 		})
 	}
 }

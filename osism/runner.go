@@ -500,7 +500,9 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 	result, err := r.call(tctx, hd, &ht, out)
 	cause := context.Cause(tctx)
 	defer func() {
-		r.observe(TaskEvent{Event: TaskFinished, ID: id, Kind: t.Kind, Queue: q, State: t.State, Duration: time.Since(began)})
+		d := time.Since(began)
+		r.log.Info("task finished", "task_id", id, "kind", t.Kind, "queue", q, "state", t.State, "attempt", t.Attempt, "duration", d)
+		r.observe(TaskEvent{Event: TaskFinished, ID: id, Kind: t.Kind, Queue: q, State: t.State, Duration: d})
 	}()
 	// The running record was not waited for: its revision is what the
 	// final record is conditional on, and it has arrived unless the
@@ -518,7 +520,7 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 		// The broker has given the task to another worker: this run
 		// records nothing.
 		r.log.Warn("task abandoned: the broker has not heard from this worker for (nearly) the ack wait, and gives the task to another",
-			"task", id, "ack_wait", h.ackWait, "cause", cause)
+			"task_id", id, "ack_wait", h.ackWait, "cause", cause)
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(taskCtx), 5*time.Second)
 		defer wcancel()
 		_, _ = out.close(wctx, 0, false)
@@ -527,7 +529,7 @@ func (r *Runner) handle(ctx, taskCtx context.Context, q Queue, msg jetstream.Msg
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(taskCtx), 10*time.Second)
 		defer wcancel()
 		if _, err := out.close(wctx, 0, false); err != nil {
-			r.log.Warn("task output incomplete", "task", id, "err", err)
+			r.log.Warn("task output incomplete", "task_id", id, "err", err)
 		}
 		t.State, t.Worker, t.StartedAt = StateQueued, "", time.Time{}
 		if f, _ := r.putAsync(t, last); f != nil {
@@ -556,7 +558,7 @@ func (r *Runner) readRecord(ctx context.Context, id string) (rev, bool) {
 	case errors.Is(err, ErrNotFound):
 		return rev{known: true}, false
 	}
-	r.log.Warn("task record not read", "task", id, "err", err)
+	r.log.Warn("task record not read", "task_id", id, "err", err)
 	return rev{}, false
 }
 
@@ -575,12 +577,12 @@ func (r *Runner) claim(ctx context.Context, t *Task, last rev) (rev, bool) {
 			return rev{n: seq, known: true}, true
 		}
 		if !isWrongLastSeq(err) {
-			r.log.Warn("running state not recorded", "task", t.ID, "err", err)
+			r.log.Warn("running state not recorded", "task_id", t.ID, "err", err)
 			return rev{}, true
 		}
 		var final bool
 		if last, final = r.readRecord(wctx, t.ID); final {
-			r.log.Info("task finished elsewhere; not running it again", "task", t.ID)
+			r.log.Info("task finished elsewhere; not running it again", "task_id", t.ID)
 			return last, false
 		}
 	}
@@ -602,7 +604,7 @@ func (r *Runner) revisionOf(ctx context.Context, id string, f jetstream.PubAckFu
 	default:
 		return rev{follows: true}
 	}
-	r.log.Warn("running state not recorded", "task", id, "err", err)
+	r.log.Warn("running state not recorded", "task_id", id, "err", err)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	last, _ := r.readRecord(wctx, id)
@@ -620,7 +622,7 @@ func (r *Runner) observe(e TaskEvent) {
 func (r *Runner) call(ctx context.Context, hd *handler, t *Task, out *outputWriter) (res json.RawMessage, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error("handler panicked", "task", t.ID, "kind", t.Kind, "panic", p, "stack", string(debug.Stack()))
+			r.log.Error("handler panicked", "task_id", t.ID, "kind", t.Kind, "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler of kind %s panicked: %v", t.Kind, p)
 		}
 	}()
@@ -629,7 +631,7 @@ func (r *Runner) call(ctx context.Context, hd *handler, t *Task, out *outputWrit
 
 // fail records a task that never ran, and removes it from the queue.
 func (r *Runner) fail(t *Task, msg jetstream.Msg, last rev, reason string) {
-	r.log.Warn("task failed before it ran", "task", t.ID, "kind", t.Kind, "reason", reason)
+	r.log.Warn("task failed before it ran", "task_id", t.ID, "kind", t.Kind, "reason", reason)
 	r.finish(t, msg, last, StateFailed, reason, ExitFailure, false)
 }
 
@@ -639,7 +641,7 @@ func (r *Runner) finishRun(t *Task, msg jetstream.Msg, out *outputWriter, last r
 	defer cancel()
 	marker, err := out.close(ctx, exit, false)
 	if err != nil {
-		r.log.Warn("task output incomplete", "task", t.ID, "err", err)
+		r.log.Warn("task output incomplete", "task_id", t.ID, "err", err)
 	}
 	r.finish(t, msg, last, st, reason, exit, marker)
 }
@@ -655,7 +657,7 @@ func (r *Runner) finish(t *Task, msg jetstream.Msg, last rev, st State, reason s
 	if !last.known && !last.follows {
 		var final bool
 		if last, final = r.readRecord(ctx, t.ID); final {
-			r.log.Info("task finished elsewhere; its record stays", "task", t.ID, "state", st)
+			r.log.Info("task finished elsewhere; its record stays", "task_id", t.ID, "state", st)
 			_ = msg.Ack()
 			return
 		}
@@ -678,17 +680,17 @@ func (r *Runner) finish(t *Task, msg jetstream.Msg, last rev, st State, reason s
 			break
 		}
 		if !isWrongLastSeq(err) || attempt == 3 {
-			r.log.Error("final state not recorded; the task will be delivered again", "task", t.ID, "state", st, "err", err)
+			r.log.Error("final state not recorded; the task will be delivered again", "task_id", t.ID, "state", st, "err", err)
 			return
 		}
 		var final bool
 		if last, final = r.readRecord(ctx, t.ID); final {
-			r.log.Warn("final state not recorded: the task finished elsewhere, its record stays", "task", t.ID, "state", st)
+			r.log.Warn("final state not recorded: the task finished elsewhere, its record stays", "task_id", t.ID, "state", st)
 			break
 		}
 	}
 	if err := msg.Ack(); err != nil {
-		r.log.Warn("ack failed", "task", t.ID, "err", err)
+		r.log.Warn("ack failed", "task_id", t.ID, "err", err)
 	}
 }
 
@@ -698,7 +700,7 @@ func (r *Runner) finish(t *Task, msg jetstream.Msg, last rev, st State, reason s
 func (r *Runner) putAsync(t *Task, last rev) (jetstream.PubAckFuture, []byte) {
 	b, err := json.Marshal(t)
 	if err != nil {
-		r.log.Error("encode task record", "task", t.ID, "err", err)
+		r.log.Error("encode task record", "task_id", t.ID, "err", err)
 		return nil, nil
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithStallWait(30 * time.Second)}
@@ -707,7 +709,7 @@ func (r *Runner) putAsync(t *Task, last rev) (jetstream.PubAckFuture, []byte) {
 	}
 	f, err := r.c.js.PublishMsgAsync(&nats.Msg{Subject: kvSubject(TaskBucket, taskKeyPre+t.ID), Data: b}, opts...)
 	if err != nil {
-		r.log.Error("record task state", "task", t.ID, "state", t.State, "err", err)
+		r.log.Error("record task state", "task_id", t.ID, "state", t.State, "err", err)
 		return nil, nil
 	}
 	return f, b
@@ -778,7 +780,7 @@ func (r *Runner) onCancel(m *nats.Msg) {
 	h := r.running[id]
 	r.mu.Unlock()
 	if h != nil {
-		r.log.Info("cancelling task", "task", id)
+		r.log.Info("cancelling task", "task_id", id)
 		h.cancel(ErrCancelled)
 	}
 }

@@ -319,6 +319,7 @@ func (m *Manager) openBus(ctx context.Context) (*osism.Client, func(), error) {
 	m.mu.Lock()
 	m.client, m.brokerURL = c, b.URL()
 	m.mu.Unlock()
+	m.log.Info("embedded broker", "url", b.URL(), "store_dir", bc.StoreDir, "memory", bc.Memory, "token_file", b.TokenFile())
 	return c, func() {
 		_ = c.Close()
 		nc.Close()

@@ -37,6 +37,7 @@ func commands() []*cli.Command {
 		bifrostCommand(),
 		workerCommand(),
 		serviceCommand(),
+		managerCommand(),
 		statusCommand(),
 		taskCommand(),
 		logCommand(),
