@@ -277,14 +277,20 @@ func (c *Config) Apply(cmd string) error {
 func (c *Config) Show() []byte {
 	var b strings.Builder
 	b.WriteString("Building configuration...\n\nCurrent configuration:\n!\n")
+	global := false // the last top-level line was a global one
 	var walk func(n *node, depth int)
 	walk = func(n *node, depth int) {
 		for _, ch := range n.children {
 			if len(ch.children) == 0 && hiddenWhenEmpty(ch.line, depth) {
 				continue
 			}
+			isBlock := ch.block || len(ch.children) > 0
+			if depth == 0 && isBlock && global {
+				b.WriteString("!\n") // after the global lines
+			}
+			global = depth == 0 && !isBlock
 			b.WriteString(strings.Repeat(" ", depth) + ch.line + "\n")
-			if ch.block || len(ch.children) > 0 {
+			if isBlock {
 				walk(ch, depth+1)
 				b.WriteString(strings.Repeat(" ", depth) + ExitCommand(ch.line, depth) + "\n")
 				if depth == 0 {

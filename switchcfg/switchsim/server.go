@@ -95,11 +95,11 @@ func Start(opts Options) (*Server, error) {
 		running = []byte("frr defaults traditional\nhostname " + opts.Hostname + "\n")
 	}
 
-	hostSigner, _, err := newKey()
+	hostSigner, _, err := NewKey()
 	if err != nil {
 		return nil, err
 	}
-	clientSigner, clientPEM, err := newKey()
+	clientSigner, clientPEM, err := NewKey()
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,9 @@ func Start(opts Options) (*Server, error) {
 
 var validHostname = regexp.MustCompile(`^[\w.\-]+$`)
 
-func newKey() (ssh.Signer, []byte, error) {
+// NewKey makes an Ed25519 key: its signer and its private half in
+// OpenSSH format without passphrase.
+func NewKey() (ssh.Signer, []byte, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, nil, err

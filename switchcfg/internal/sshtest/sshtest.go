@@ -1,4 +1,5 @@
-// Package sshtest is an SSH server for tests of switch drivers: it listens
+// Package sshtest is an SSH server for tests of switch drivers that run
+// commands (SONiC's): it listens
 // on 127.0.0.1, accepts one user by a generated key (and optionally a
 // password), answers "exec" requests with a Handler and records every
 // command with its standard input.
@@ -22,17 +23,18 @@
 //	// srv.Addr, srv.User, srv.KeyFile and srv.KnownHosts for the client
 //	...
 //	srv.Execs() // [{Command: "show runningconfiguration all"}, ...]
+//
+// The FRR switches, whose shell is vtysh, are simulated by
+// switchcfg/switchsim, whose keys this package uses too.
 package sshtest
 
 import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +48,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/osism/go-osism/switchcfg/switchsim"
 )
 
 // Exec is one command a client ran.
@@ -396,19 +400,12 @@ func PythonJSON(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// GenerateKey makes an Ed25519 key and writes its private half, in
-// OpenSSH format without passphrase, to a file in t.TempDir().
+// GenerateKey makes an Ed25519 key as the simulated switches do
+// (switchsim.NewKey) and writes its private half, in OpenSSH format
+// without passphrase, to a file in t.TempDir().
 func GenerateKey(t testing.TB) (ssh.Signer, string) {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
+	signer, pemBytes, err := switchsim.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +414,7 @@ func GenerateKey(t testing.TB) (ssh.Signer, string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := pem.Encode(f, block); err != nil {
+	if _, err := f.Write(pemBytes); err != nil {
 		t.Fatal(err)
 	}
 	return signer, f.Name()
