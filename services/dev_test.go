@@ -66,6 +66,14 @@ func TestStartDev(t *testing.T) {
 		require.Contains(t, string(env.Leaves[r.Switch].Running()), "router bgp ")
 	}
 
+	// A hand change through ssh is what a compare (osism netbox diff) finds.
+	_, err = env.Leaves["leaf-2"].Type(ctx, "configure terminal", "interface swp3", "description by hand", "end")
+	require.NoError(t, err)
+	reports, err := fab.Deployer.Compare(ctx, []string{"leaf-1", "leaf-2"})
+	require.NoError(t, err)
+	require.True(t, reports[0].OK(), reports[0].String())
+	require.Equal(t, []string{"interface swp3 / description by hand"}, reports[1].Extra, reports[1].String())
+
 	require.NoError(t, env.Close())
 	require.NoDirExists(t, dir, "Close removes its temporary directory")
 }
