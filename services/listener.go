@@ -89,15 +89,30 @@ type ListenerStats struct {
 	// up after RetryAttempts and went back to the queue.
 	Retries  uint64 `json:"retries"`
 	Requeued uint64 `json:"requeued"`
-	// Consuming tells whether the listener consumes now, since when.
+	// Consuming tells whether the listener consumes now, since when. It
+	// consumes its queue as soon as it is connected, whether Ironic's
+	// exchange exists or not.
 	Consuming      bool      `json:"consuming"`
 	ConsumingSince time.Time `json:"consuming_since"`
+	// Bound tells whether the queue is bound to the exchange on the
+	// current connection, since when. Consuming but not bound, the
+	// listener applies what is in its queue and probes the exchange every
+	// listener.exchange_probe_max at most; nothing new arrives until it
+	// binds.
+	Bound      bool      `json:"bound"`
+	BoundSince time.Time `json:"bound_since"`
+	// ExchangeProbes are passive declarations of the exchange that found
+	// it missing; Binds are the queue's bindings made (one per connection
+	// once the exchange is there).
+	ExchangeProbes uint64 `json:"exchange_probes"`
+	Binds          uint64 `json:"binds"`
 }
 
 type listenerCounters struct {
 	received, applied, unknown, dead, reconnects, writes, unchanged, noDevice,
-	submitted, duplicates, retries, requeued atomic.Uint64
+	submitted, duplicates, retries, requeued, probes, binds atomic.Uint64
 	consumingSince atomic.Int64 // unix nanoseconds; 0: not consuming
+	boundSince     atomic.Int64 // unix nanoseconds; 0: not bound
 }
 
 // NewListener checks cfg and builds a listener; it connects to nothing
@@ -140,9 +155,13 @@ func (l *Listener) Stats() ListenerStats {
 		DeadLettered: s.dead.Load(), Reconnects: s.reconnects.Load(), Writes: s.writes.Load(),
 		Unchanged: s.unchanged.Load(), NoDevice: s.noDevice.Load(), Submitted: s.submitted.Load(),
 		Duplicates: s.duplicates.Load(), Retries: s.retries.Load(), Requeued: s.requeued.Load(),
+		ExchangeProbes: s.probes.Load(), Binds: s.binds.Load(),
 	}
 	if ns := s.consumingSince.Load(); ns != 0 {
 		st.Consuming, st.ConsumingSince = true, time.Unix(0, ns)
+	}
+	if ns := s.boundSince.Load(); ns != 0 {
+		st.Bound, st.BoundSince = true, time.Unix(0, ns)
 	}
 	return st
 }
@@ -154,8 +173,9 @@ type job struct {
 }
 
 // Run consumes until ctx ends (then it returns nil). It reconnects after
-// every lost connection, with backoff and jitter between
-// ReconnectMin and ReconnectMax, and waits for the exchange to appear.
+// every lost connection, with backoff and jitter between ReconnectMin and
+// ReconnectMax. On every connection it consumes its queue at once and
+// binds the queue to the exchange as soon as the exchange exists.
 func (l *Listener) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	l.shards = make([]chan job, l.cfg.Concurrency)
@@ -198,6 +218,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		started := time.Now()
 		err := l.session(ctx)
 		l.stats.consumingSince.Store(0)
+		l.stats.boundSince.Store(0)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -236,8 +257,17 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// session is one connection: it waits for the exchange, declares and
-// binds the queues, and consumes until the connection or ctx ends.
+// session is one connection: it declares the queues and consumes at
+// once, binds the queue to the exchange now or, while the exchange is
+// missing, as soon as a probe finds it, and consumes until the connection
+// or ctx ends.
+//
+// Ironic's exchange is declared passive only (it is Ironic's, and
+// RabbitMQ 4 refuses a declaration that differs). After a restart of
+// RabbitMQ, Ironic's default exchange (not durable) and with it the
+// binding are gone until Ironic publishes again; what the durable queue
+// holds is applied meanwhile, and the binding follows the exchange's
+// return within ExchangeProbeMax.
 func (l *Listener) session(ctx context.Context) error {
 	conn, err := amqp.DialConfig(l.url, amqp.Config{
 		Heartbeat:  5 * time.Second,
@@ -251,9 +281,6 @@ func (l *Listener) session(ctx context.Context) error {
 	defer conn.Close()
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
-	if err := l.waitExchange(ctx, conn, closed); err != nil {
-		return err
-	}
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
@@ -264,8 +291,11 @@ func (l *Listener) session(ctx context.Context) error {
 	if _, err := ch.QueueDeclare(l.cfg.DeadLetterQueue, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare dead-letter queue %s: %w", l.cfg.DeadLetterQueue, err)
 	}
-	if err := ch.QueueBind(l.cfg.Queue, l.cfg.RoutingKey, l.cfg.Exchange, false, nil); err != nil {
-		return fmt.Errorf("bind queue %s to exchange %s (%s): %w", l.cfg.Queue, l.cfg.Exchange, l.cfg.RoutingKey, err)
+	// One probe before consuming: when the exchange is there, the
+	// listener is bound by the time it says it consumes.
+	bound, err := l.tryBind(conn)
+	if err != nil {
+		return err
 	}
 	if err := ch.Qos(l.cfg.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("prefetch %d: %w", l.cfg.Prefetch, err)
@@ -283,7 +313,21 @@ func (l *Listener) session(ctx context.Context) error {
 		return fmt.Errorf("consume %s: %w", l.cfg.Queue, err)
 	}
 	l.stats.consumingSince.Store(time.Now().UnixNano())
-	l.log.Info("consuming", "queue", l.cfg.Queue, "exchange", l.cfg.Exchange, "routing_key", l.cfg.RoutingKey)
+	bindErr := make(chan error, 1)
+	if bound {
+		l.log.Info("consuming", "queue", l.cfg.Queue, "exchange", l.cfg.Exchange, "routing_key", l.cfg.RoutingKey)
+	} else {
+		l.log.Info(fmt.Sprintf("consuming %s, waiting for exchange %s to bind", l.cfg.Queue, l.cfg.Exchange),
+			"queue", l.cfg.Queue, "exchange", l.cfg.Exchange, "routing_key", l.cfg.RoutingKey,
+			"probe_max", l.cfg.ExchangeProbeMax)
+		bctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		// The prober ends before the session does, so that it marks no
+		// binding of a connection that is gone.
+		defer func() { stop(); wg.Wait() }()
+		wg.Add(1)
+		go func() { defer wg.Done(); bindErr <- l.bindWhenThere(bctx, conn) }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,6 +337,10 @@ func (l *Listener) session(ctx context.Context) error {
 				return errors.New("connection closed")
 			}
 			return e
+		case err := <-bindErr:
+			if err != nil {
+				return err
+			}
 		case d, ok := <-deliveries:
 			if !ok {
 				return errors.New("the broker ended the consumer")
@@ -304,35 +352,68 @@ func (l *Listener) session(ctx context.Context) error {
 	}
 }
 
-// waitExchange declares the exchange passive until it exists.
-func (l *Listener) waitExchange(ctx context.Context, conn *amqp.Connection, closed <-chan *amqp.Error) error {
+// exchangeProbeMin is the first wait between two probes of a missing
+// exchange (at most ExchangeProbeMax).
+const exchangeProbeMin = 250 * time.Millisecond
+
+// bindWhenThere probes the exchange until it exists and binds the queue
+// to it; it returns nil once bound or when ctx ends, and an error when a
+// probe or the bind failed otherwise than by a missing exchange (the
+// session then ends and the listener connects again).
+func (l *Listener) bindWhenThere(ctx context.Context, conn *amqp.Connection) error {
+	waiting := time.Now()
 	for attempt := 0; ; attempt++ {
-		ch, err := conn.Channel()
-		if err != nil {
-			return fmt.Errorf("open channel: %w", err)
-		}
-		err = ch.ExchangeDeclarePassive(l.cfg.Exchange, "topic", false, false, false, false, nil)
-		if err == nil {
-			_ = ch.Close()
+		wait := backoff(min(exchangeProbeMin, l.cfg.ExchangeProbeMax), l.cfg.ExchangeProbeMax, attempt)
+		l.log.Debug("exchange not there yet; probing again", "exchange", l.cfg.Exchange, "in", wait.Round(time.Millisecond))
+		if !sleepCtx(ctx, wait) {
 			return nil
 		}
-		var ae *amqp.Error
-		if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
-			return fmt.Errorf("probe exchange %s: %w", l.cfg.Exchange, err)
+		bound, err := l.tryBind(conn)
+		if err != nil {
+			if ctx.Err() != nil || conn.IsClosed() {
+				return nil // the session ends anyway and says why
+			}
+			return err
 		}
-		wait := backoff(2*l.cfg.ReconnectMin, l.cfg.ExchangeProbeMax, attempt)
-		l.log.Info("exchange not there yet; probing again", "exchange", l.cfg.Exchange, "in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case e := <-closed:
-			t.Stop()
-			return fmt.Errorf("connection closed while waiting for exchange %s: %v", l.cfg.Exchange, e)
-		case <-t.C:
+		if bound {
+			l.log.Info("bound", "queue", l.cfg.Queue, "exchange", l.cfg.Exchange, "routing_key", l.cfg.RoutingKey,
+				"unbound_for", time.Since(waiting).Round(time.Millisecond))
+			return nil
 		}
 	}
+}
+
+// tryBind declares the exchange passive, on a channel of its own (a
+// failed passive declaration closes its channel), and binds the queue
+// when the exchange is there. It reports whether the queue is bound; a
+// missing exchange is no error.
+func (l *Listener) tryBind(conn *amqp.Connection) (bool, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return false, fmt.Errorf("open channel: %w", err)
+	}
+	err = ch.ExchangeDeclarePassive(l.cfg.Exchange, "topic", false, false, false, false, nil)
+	if err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.NotFound {
+			l.stats.probes.Add(1)
+			return false, nil
+		}
+		return false, fmt.Errorf("probe exchange %s: %w", l.cfg.Exchange, err)
+	}
+	defer func() { _ = ch.Close() }()
+	if err := ch.QueueBind(l.cfg.Queue, l.cfg.RoutingKey, l.cfg.Exchange, false, nil); err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.NotFound {
+			// The exchange went between the probe and the bind.
+			l.stats.probes.Add(1)
+			return false, nil
+		}
+		return false, fmt.Errorf("bind queue %s to exchange %s (%s): %w", l.cfg.Queue, l.cfg.Exchange, l.cfg.RoutingKey, err)
+	}
+	l.stats.binds.Add(1)
+	l.stats.boundSince.Store(time.Now().UnixNano())
+	return true, nil
 }
 
 // dispatch decodes d and hands it to the shard of its node; an

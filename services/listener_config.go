@@ -33,8 +33,9 @@ type ListenerConfig struct {
 	// URLFile holds the URL when URL is empty (a file of mode 0600).
 	URLFile string `yaml:"url_file" json:"url_file,omitempty"`
 	// Exchange is Ironic's notification exchange, declared passive (it is
-	// Ironic's, and RabbitMQ 4 refuses a declaration that differs); the
-	// listener probes it until it appears. Default "ironic".
+	// Ironic's, and RabbitMQ 4 refuses a declaration that differs). The
+	// listener consumes its queue whether the exchange exists or not, and
+	// binds the queue as soon as it appears. Default "ironic".
 	Exchange string `yaml:"exchange" json:"exchange,omitempty"`
 	// RoutingKey binds the queue; default
 	// "ironic_versioned_notifications.info".
@@ -62,7 +63,10 @@ type ListenerConfig struct {
 	ReconnectMin time.Duration `yaml:"reconnect_min" json:"reconnect_min,omitempty"`
 	ReconnectMax time.Duration `yaml:"reconnect_max" json:"reconnect_max,omitempty"`
 	// ExchangeProbeMax is the longest wait between two probes of a missing
-	// exchange; default 30s (the first wait is ReconnectMin's double).
+	// exchange (the first waits are shorter: from 250ms, doubling, with
+	// jitter); default 1s. It bounds the time Ironic's re-declared
+	// exchange has no binding to the listener's queue, whose events
+	// RabbitMQ drops. 10ms to 1m.
 	ExchangeProbeMax time.Duration `yaml:"exchange_probe_max" json:"exchange_probe_max,omitempty"`
 	// RetryAttempts is how often an event whose NetBox write or submit
 	// failed is tried in place, with backoff from RetryBackoff to
@@ -128,6 +132,9 @@ const (
 	DefaultListenerExchange   = "ironic"
 	DefaultListenerRoutingKey = "ironic_versioned_notifications.info"
 	DefaultListenerQueue      = "osism-listener-ironic"
+	// DefaultListenerExchangeProbeMax is listener.exchange_probe_max's
+	// default.
+	DefaultListenerExchangeProbeMax = time.Second
 )
 
 // The variables of ListenerConfig. BROKER_URI is upstream's name of the
@@ -172,7 +179,7 @@ func (c ListenerConfig) withDefaults() ListenerConfig {
 	}
 	dur(&c.ReconnectMin, 100*time.Millisecond)
 	dur(&c.ReconnectMax, 2*time.Second)
-	dur(&c.ExchangeProbeMax, 30*time.Second)
+	dur(&c.ExchangeProbeMax, DefaultListenerExchangeProbeMax)
 	dur(&c.RetryBackoff, 200*time.Millisecond)
 	dur(&c.RetryMaxBackoff, 5*time.Second)
 	if c.Prefetch <= 0 {
@@ -209,6 +216,10 @@ func (c ListenerConfig) Validate() error {
 	}
 	if c.ReconnectMin > 0 && c.ReconnectMax > 0 && c.ReconnectMin > c.ReconnectMax {
 		return fmt.Errorf("config listener.reconnect_min %s: expected at most reconnect_max %s", c.ReconnectMin, c.ReconnectMax)
+	}
+	if c.ExchangeProbeMax != 0 && (c.ExchangeProbeMax < 10*time.Millisecond || c.ExchangeProbeMax > time.Minute) {
+		return fmt.Errorf("config listener.exchange_probe_max %s: expected 10ms to 1m (0: the default %s)",
+			c.ExchangeProbeMax, DefaultListenerExchangeProbeMax)
 	}
 	for i, t := range c.Transitions {
 		where := fmt.Sprintf("config listener.transitions[%d]", i)

@@ -3,7 +3,10 @@ package services_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,21 +148,49 @@ func TestListenerRetriesNetBoxFailures(t *testing.T) {
 	require.Zero(t, q.Messages)
 }
 
-// A missing exchange is probed until it appears; then the listener binds
-// and consumes.
+// The listener consumes its queue before Ironic's exchange exists: what
+// is in the queue is applied while the exchange is missing, and the
+// listener says it waits to bind. The exchange is probed (every
+// listener.exchange_probe_max at most) and the queue bound once it
+// appears; what is published to the exchange from then on arrives.
 func TestListenerWaitsForExchange(t *testing.T) {
 	t.Parallel()
 	e := newListenerEnv(t, false)
 	e.cfg.Exchange = uniqueName(t, "osism-test-late-")
-	e.start(t, services.ListenerOpts{})
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	require.Error(t, osismtest.Poll(ctx, time.Second, func() bool { return e.listener.Stats().Consuming }), "no exchange, no consuming")
+	var logs lockedBuffer
+	l := e.start(t, services.ListenerOpts{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.Equal(t, services.DefaultListenerExchangeProbeMax, l.Config().ExchangeProbeMax)
+	osismtest.WaitFor(t, 30*time.Second, func() bool { return l.Stats().Consuming }, "consuming without the exchange")
+	require.False(t, l.Stats().Bound, "no exchange, no binding")
+	osismtest.WaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(logs.String(),
+			fmt.Sprintf("consuming %s, waiting for exchange %s to bind", e.cfg.Queue, e.cfg.Exchange))
+	}, "the log says it waits to bind: %s", logs.String)
+
+	// Straight to the queue (the default exchange): applied while
+	// Ironic's exchange is missing.
+	e.rabbit.publishKey(t, "", e.cfg.Queue, oslo("queued-1", "baremetal.node.power_set.end", map[string]any{"name": "node-1", "power_state": "power on"}))
+	osismtest.WaitFor(t, 20*time.Second, func() bool { return l.Stats().Applied == 1 }, "the queued event applied: %+v", l.Stats)
+	require.Equal(t, "power on", e.field(t, "node-1", "power_state"))
+	st := l.Stats()
+	require.False(t, st.Bound)
+	require.NotZero(t, st.ExchangeProbes, "the exchange was probed")
+	probe, err := e.rabbit.conn.Channel()
+	require.NoError(t, err)
+	require.Error(t, probe.ExchangeDeclarePassive(e.cfg.Exchange, "topic", false, false, false, false, nil), "the exchange is still missing")
+
 	require.NoError(t, e.rabbit.ch.ExchangeDeclare(e.cfg.Exchange, "topic", false, false, false, false, nil))
+	declared := time.Now()
 	t.Cleanup(func() { _ = e.rabbit.cleanupChannel(t).ExchangeDelete(e.cfg.Exchange, false, false) })
 	e.waitConsuming(t)
+	window := l.Stats().BoundSince.Sub(declared)
+	t.Logf("MEASURE exchange declared -> queue bound: %s (exchange_probe_max %s)", window.Round(time.Millisecond), l.Config().ExchangeProbeMax)
+	require.Less(t, window, l.Config().ExchangeProbeMax+2*time.Second, "bound within about exchange_probe_max")
+	require.EqualValues(t, 1, l.Stats().Binds)
+	require.Contains(t, logs.String(), "msg=bound")
+
 	e.rabbit.publish(t, e.cfg.Exchange, oslo("late-1", "baremetal.node.maintenance_set.end", map[string]any{"name": "node-2", "maintenance": true}))
-	osismtest.WaitFor(t, 20*time.Second, func() bool { return e.listener.Stats().Applied == 1 }, "the event applied")
+	osismtest.WaitFor(t, 20*time.Second, func() bool { return l.Stats().Applied == 2 }, "the event applied")
 	require.Equal(t, true, e.field(t, "node-2", "maintenance"))
 }
 

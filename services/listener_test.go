@@ -104,11 +104,19 @@ func (r *rabbit) cleanupChannel(t testing.TB) *amqp.Channel {
 // for the broker's confirmation.
 func (r *rabbit) publish(t testing.TB, exchange string, bodies ...[]byte) {
 	t.Helper()
+	r.publishKey(t, exchange, services.DefaultListenerRoutingKey, bodies...)
+}
+
+// publishKey publishes bodies to exchange with routing key key (the
+// default exchange "" and a queue's name: straight to that queue) and
+// waits for the broker's confirmations.
+func (r *rabbit) publishKey(t testing.TB, exchange, key string, bodies ...[]byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dcs := make([]*amqp.DeferredConfirmation, 0, len(bodies))
 	for _, b := range bodies {
-		dc, err := r.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, services.DefaultListenerRoutingKey, false, false,
+		dc, err := r.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false,
 			amqp.Publishing{ContentType: "application/json", Body: b})
 		require.NoError(t, err)
 		dcs = append(dcs, dc)
@@ -204,9 +212,13 @@ func (e *listenerEnv) start(t testing.TB, opts services.ListenerOpts) *services.
 	return l
 }
 
+// waitConsuming waits until the listener consumes and its queue is bound
+// to the exchange: what is published to the exchange from then on
+// reaches it.
 func (e *listenerEnv) waitConsuming(t testing.TB) {
 	t.Helper()
-	osismtest.WaitFor(t, 30*time.Second, func() bool { return e.listener.Stats().Consuming }, "the listener consumes")
+	osismtest.WaitFor(t, 30*time.Second, func() bool { s := e.listener.Stats(); return s.Consuming && s.Bound },
+		"the listener consumes and its queue is bound")
 }
 
 func (e *listenerEnv) field(t testing.TB, device, name string) any {
@@ -296,6 +308,12 @@ func TestListenerConfig(t *testing.T) {
 			"listener.transitions[0]: state"},
 		{"bad state", services.ListenerConfig{URL: "amqp://rabbit/", Transitions: []services.ListenerTransition{{Events: []string{"x"}, State: "b c"}}},
 			`state "b c": expected letters and digits only`},
+		{"probe max too short", services.ListenerConfig{URL: "amqp://rabbit/", ExchangeProbeMax: time.Millisecond},
+			"config listener.exchange_probe_max 1ms: expected 10ms to 1m (0: the default 1s)"},
+		{"probe max too long", services.ListenerConfig{URL: "amqp://rabbit/", ExchangeProbeMax: time.Hour},
+			"config listener.exchange_probe_max 1h0m0s: expected 10ms to 1m"},
+		{"negative probe max", services.ListenerConfig{URL: "amqp://rabbit/", ExchangeProbeMax: -time.Second},
+			"config listener.exchange_probe_max -1s"},
 		{"star inside", services.ListenerConfig{URL: "amqp://rabbit/", Transitions: []services.ListenerTransition{{Events: []string{"a*b"}, State: "b"}}},
 			`event "a*b"`},
 	}
