@@ -100,7 +100,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	defer env.Close()
 	res := &DemoResult{NetBoxURL: env.NetBoxURL, Rendered: map[string]string{}, Sent: map[string][]string{}}
 	fmt.Fprintf(w, "NetBox (in-memory, sample fabric) at %s\n", env.NetBoxURL)
-	for _, name := range devLeaves {
+	for _, name := range env.Switches {
 		fmt.Fprintf(w, "%s: simulated FRR switch at ssh -p %d %s@%s\n", name, env.Leaves[name].Port, env.Leaves[name].User, env.Leaves[name].Host)
 	}
 
@@ -121,7 +121,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 		return nil, err
 	}
 	d := fab.Deployer
-	leaves, err := d.Generate(ctx, devLeaves...)
+	leaves, err := d.Generate(ctx, env.Switches...)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	for _, l := range leaves {
 		before[l.Switch] = l.Rev
 	}
-	first, err := d.Deploy(ctx, devLeaves, nil)
+	first, err := d.Deploy(ctx, env.Switches, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 		return nil, err
 	}
 	sentBefore := map[string]int{}
-	for _, name := range devLeaves {
+	for _, name := range env.Switches {
 		sentBefore[name] = len(env.Leaves[name].Commands())
 	}
 	fmt.Fprintf(w, "\n%s is in state %s; moving it to %s\n", opts.Device, st, opts.State)
@@ -166,7 +166,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	fmt.Fprintf(w, "plan after the transition: %s\n", plan)
 
 	fmt.Fprintln(w, "\nphase 2, rendered:")
-	for _, name := range devLeaves {
+	for _, name := range env.Switches {
 		now, err := d.Repo.History(name)
 		if err != nil || len(now) == 0 {
 			return nil, fmt.Errorf("demo: history of %s: %v", name, err)
@@ -183,7 +183,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	}
 
 	fmt.Fprintln(w, "\nphase 3, commands sent:")
-	for _, name := range devLeaves {
+	for _, name := range env.Switches {
 		sent := env.Leaves[name].Commands()[sentBefore[name]:]
 		res.Sent[name] = sent
 		fmt.Fprintf(w, "to %s (%d):\n", name, len(sent))
@@ -193,7 +193,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	}
 
 	fmt.Fprintln(w, "\nphase 4, compare:")
-	if res.Compared, err = d.Compare(ctx, devLeaves); err != nil {
+	if res.Compared, err = d.Compare(ctx, env.Switches); err != nil {
 		return nil, err
 	}
 	for _, r := range res.Compared {

@@ -45,8 +45,10 @@ type DevEnv struct {
 	NetBox      *netboxtest.Server
 	NetBoxURL   string
 	NetBoxToken string
-	// Leaves are the simulated switches by name.
-	Leaves map[string]*switchsim.Server
+	// Switches are the managed switches of the sample fabric, in NetBox's
+	// order (leaf-1, leaf-2); Leaves the simulated switch of each.
+	Switches []string
+	Leaves   map[string]*switchsim.Server
 	// CredentialsFile is the switches' secrets file (mode 0600): host,
 	// port, user, password and known_hosts of each leaf.
 	CredentialsFile string
@@ -61,9 +63,6 @@ type DevEnv struct {
 
 	removeDir bool
 }
-
-// devLeaves are the managed switches of the sample fabric.
-var devLeaves = []string{"leaf-1", "leaf-2"}
 
 // StartDev starts the NetBox double with its sample fabric (custom fields
 // and tags set up) and a simulated leaf per managed switch, with their
@@ -122,8 +121,14 @@ func StartDev(ctx context.Context, opts DevOpts) (env *DevEnv, err error) {
 	if err := os.MkdirAll(keys, 0o700); err != nil {
 		return env, err
 	}
+	managed, err := switchcfg.Switches(ctx, nb)
+	if err != nil {
+		return env, fmt.Errorf("netbox double: managed switches: %w", err)
+	}
 	creds := switchcfg.Credentials{Switches: map[string]switchcfg.TargetSpec{}}
-	for _, name := range devLeaves {
+	for _, dev := range managed {
+		name := dev.Name
+		env.Switches = append(env.Switches, name)
 		leaf, err := switchsim.Start(switchsim.Options{Hostname: name, Dir: keys, User: opts.User, Password: password})
 		if err != nil {
 			return env, err
@@ -166,7 +171,7 @@ func (e *DevEnv) Apply(cfg *Config) {
 func (e *DevEnv) Info() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "NetBox (in-memory, sample fabric): %s token %s\n", e.NetBoxURL, e.NetBoxToken)
-	for _, name := range devLeaves {
+	for _, name := range e.Switches {
 		l := e.Leaves[name]
 		if l == nil {
 			continue
@@ -184,7 +189,7 @@ func (e *DevEnv) Info() string {
 // directory.
 func (e *DevEnv) Close() error {
 	var errs []error
-	for _, name := range devLeaves {
+	for _, name := range e.Switches {
 		if l := e.Leaves[name]; l != nil {
 			errs = append(errs, l.Close())
 		}

@@ -21,6 +21,8 @@ func TestStartDev(t *testing.T) {
 	env, err := services.StartDev(ctx, services.DevOpts{DesiredStateDir: demoDesired})
 	require.NoError(t, err)
 	dir := env.Dir
+	require.Equal(t, []string{"leaf-1", "leaf-2"}, env.Switches, "a simulated leaf per managed switch of the sample fabric")
+	require.Len(t, env.Leaves, 2)
 	require.DirExists(t, dir)
 
 	cfg := services.DefaultConfig()
