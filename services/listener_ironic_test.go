@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/internal/testenv"
@@ -103,6 +104,12 @@ func TestListenerWithIronic(t *testing.T) {
 	cfg.Fabric.Switches.StateDir = t.TempDir()
 	e.bus.NewRunner(t, osism.RunnerConfig{Handlers: mustHandlers(t, cfg), Queues: map[osism.Queue]int{osism.QueueNetBox: 2},
 		Logger: slog.New(slog.DiscardHandler)})
+	// Ironic declares its exchange with its first notification, and
+	// RabbitMQ drops that notification when no queue is bound yet (after
+	// a restart of RabbitMQ the transient exchange is gone): the test
+	// declares it as Ironic does (oslo.messaging's default, not durable)
+	// unless it is there already.
+	ironicExchange(t, e.rabbit)
 	e.start(t, services.ListenerOpts{})
 	e.waitConsuming(t)
 
@@ -210,4 +217,25 @@ func TestListenerWithIronic(t *testing.T) {
 		states = append(states, a.State)
 	}
 	require.Equal(t, []string{"a", "b", "c", "b"}, states, "one task per transition: %s", fmt.Sprint(states))
+}
+
+// ironicExchange makes sure Ironic's exchange exists: declared passive
+// when it is there (durable or not), else declared as Ironic declares it
+// by default.
+func ironicExchange(t testing.TB, r *rabbit) {
+	t.Helper()
+	ch, err := r.conn.Channel()
+	require.NoError(t, err)
+	err = ch.ExchangeDeclarePassive(services.DefaultListenerExchange, "topic", false, false, false, false, nil)
+	if err == nil {
+		_ = ch.Close()
+		return
+	}
+	var ae *amqp.Error
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, amqp.NotFound, ae.Code, "probe exchange %s", services.DefaultListenerExchange)
+	ch, err = r.conn.Channel()
+	require.NoError(t, err)
+	defer func() { _ = ch.Close() }()
+	require.NoError(t, ch.ExchangeDeclare(services.DefaultListenerExchange, "topic", false, false, false, false, nil))
 }
