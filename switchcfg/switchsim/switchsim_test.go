@@ -266,3 +266,35 @@ func TestType(t *testing.T) {
 	require.Contains(t, string(leaf.Running()), "ip router-id 10.0.0.9\n")
 	require.Equal(t, []string{"ip router-id 10.0.0.9", "interface swp1"}, leaf.Commands())
 }
+
+// TestOddInput types what a person may: control characters, a very long
+// line, a backspace, a bare "no", "exit" at every level. Nothing breaks
+// the session or the running configuration.
+func TestOddInput(t *testing.T) {
+	leaf := startLeaf(t, "leaf-1")
+	before := leaf.Running()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cases := []struct {
+		name  string
+		lines []string
+		shown string
+	}{
+		{"control characters", []string{"\x01\x02\x1b[A"}, "leaf-1# "},
+		{"a long line", []string{strings.Repeat("x", 10000)}, "% Unknown command: xxx"},
+		{"backspace", []string{"show versionn\x7f"}, "FRRouting 8.4 (leaf-1)"},
+		{"bare no", []string{"configure terminal", "no"}, "% Unknown command: no"},
+		{"exit at every level", []string{"configure terminal", "router bgp 1", "address-family ipv4 unicast", "exit", "exit", "exit"}, "leaf-1(config-router-af)# exit\nleaf-1(config-router)# exit\nleaf-1(config)# exit\nleaf-1# "},
+		{"end at the exec level", []string{"end", "end"}, "leaf-1# end\nleaf-1# end\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			shown, err := leaf.Type(ctx, tc.lines...)
+			require.NoError(t, err)
+			require.Contains(t, shown, tc.shown)
+		})
+	}
+	after := string(leaf.Running())
+	require.Contains(t, after, "router bgp 1\n", "the one line typed that FRR takes")
+	require.Equal(t, string(before), strings.Replace(after, "!\nrouter bgp 1\nexit\n!\n", "", 1))
+}
