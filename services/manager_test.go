@@ -354,3 +354,53 @@ func TestNewManagerRefuses(t *testing.T) {
 		})
 	}
 }
+
+// The listener of a manager with listener.url: its counters and the
+// events it publishes are on the manager's /metrics.
+func TestManagerListenerMetrics(t *testing.T) {
+	t.Parallel()
+	e := newListenerEnv(t, true)
+	// The queue is bound before the manager starts: what is published
+	// once the listener consumes reaches it.
+	e.rabbit.declareQueue(t, e.cfg.Queue, e.cfg.Exchange)
+	cfg := managerConfig(t)
+	cfg.NetBox.URL, cfg.NetBox.Token = e.srv.URL(), e.srv.Token()
+	cfg.Listener = e.cfg
+	rm := startManager(t, cfg, services.ManagerOpts{Without: []string{"beat", "watchdog"}})
+	require.True(t, rm.m.Enabled(services.ServiceListener))
+	tok, err := os.ReadFile(cfg.API.TokenFile)
+	require.NoError(t, err)
+	metrics := func() string {
+		_, body := apiGet(t, rm.m.APIAddr(), "/metrics", strings.TrimSpace(string(tok)))
+		return body
+	}
+	require.Eventually(t, func() bool { return strings.Contains(metrics(), "osism_listener_consuming 1") },
+		30*time.Second, 20*time.Millisecond, "the listener consumes: %s", rm.logs)
+	e.rabbit.publish(t, e.cfg.Exchange,
+		oslo("m-1", "baremetal.node.power_set.end", map[string]any{"name": "node-1", "power_state": "power on"}),
+		oslo("m-2", "baremetal.port.create.end", map[string]any{"address": "02:00:00:00:00:01"}))
+	var body string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		body = metrics()
+		if strings.Contains(body, `osism_listener_messages_total{outcome="received"} 2`) &&
+			strings.Contains(body, `osism_listener_events_total{outcome="applied",type="baremetal.node.power_set.end"} 1`) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no listener metrics within 30s: %s\nlogs: %s", body, rm.logs)
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Contains(t, body, `osism_listener_messages_total{outcome="applied"} 1`)
+	require.Contains(t, body, `osism_listener_messages_total{outcome="unknown"} 1`)
+}
+
+// Without listener.url the manager says the listener is not configured
+// and runs the rest.
+func TestManagerListenerNotConfigured(t *testing.T) {
+	t.Parallel()
+	cfg := managerConfig(t)
+	rm := startManager(t, cfg, services.ManagerOpts{Without: []string{"beat", "watchdog", "workers"}})
+	require.Contains(t, rm.logs.String(), "listener not configured")
+	require.Contains(t, rm.logs.String(), `"not_running":"beat,watchdog,workers"`)
+	require.NoError(t, rm.stop(t))
+}
