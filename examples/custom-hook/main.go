@@ -8,9 +8,9 @@
 //
 //	go run ./examples/custom-hook
 //
-// It needs nothing installed. The two leaves are switches in memory that
-// take what is sent to them (Deployer.Drivers); on a real fabric the same
-// hook runs after the SSH deploys of switchcfg.
+// It needs nothing installed: services.StartDev runs the NetBox double and
+// a simulated FRR leaf per managed switch, which switchcfg deploys to over
+// SSH as it does to real switches.
 package main
 
 import (
@@ -24,15 +24,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/osism/go-osism/netbox"
-	"github.com/osism/go-osism/netbox/netboxtest"
 	"github.com/osism/go-osism/services"
 	"github.com/osism/go-osism/statemachine"
-	"github.com/osism/go-osism/switchcfg"
 )
 
 // Ticket is what the hook files.
@@ -156,32 +152,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		*ticketURL = "http://" + ln.Addr().String() + "/tickets"
 	}
 
-	// NetBox and the fabric.
-	nbs, err := netboxtest.Start(netboxtest.WithSampleFabric())
+	// The fabric on this machine: the NetBox double with its sample
+	// fabric and a simulated FRR leaf per managed switch, reached over SSH
+	// as real switches are; the configuration points at them.
+	dev, err := services.StartDev(ctx, services.DevOpts{DesiredStateDir: *desired})
 	if err != nil {
 		return err
 	}
-	defer nbs.Close()
-	nb, err := netbox.New(netbox.Config{URL: nbs.URL(), Token: nbs.Token()})
+	defer dev.Close()
+	cfg := services.DefaultConfig()
+	dev.Apply(&cfg)
+	fab, closeFab, err := services.OpenFabric(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "custom-hook-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	var cfg services.FabricConfig
-	cfg.DesiredState = netbox.DesiredStateConfig{Dir: *desired, Collection: "dc1"}
-	cfg.Switches.StateDir = filepath.Join(tmp, "switches")
-	cfg.LockDir = filepath.Join(tmp, "locks")
-	fab, err := services.NewFabric(cfg, nb, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	leaves := newMemorySwitches()
-	fab.Deployer.Drivers = leaves.driver
-	fab.Deployer.Credentials = &switchcfg.Credentials{Defaults: switchcfg.TargetSpec{User: "example", Password: "in-memory", InsecureIgnoreHostKey: true}}
+	defer closeFab()
 
 	// The real machine's four phases, and the program's hook after the
 	// deploy of phase 3.
@@ -201,9 +186,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%s went from %s to %s\n", *device, res.From, res.To)
 	for i, t := range tickets.all() {
 		fmt.Fprintf(out, "ticket #%d: %s (%s, %s -> %s, phase %d)\n", i+1, t.Summary, t.Device, t.From, t.To, t.Phase)
-	}
-	for _, sw := range leaves.names() {
-		fmt.Fprintf(out, "%s received %d commands\n", sw, leaves.sent(sw))
 	}
 	return nil
 }

@@ -43,13 +43,11 @@ func TestCustomHook(t *testing.T) {
 			"node-1: phase 4 finished in T\n" +
 			"node-1: now in state b (T)\n" +
 			"node-1 went from a to b\n" +
-			"ticket #1: switches of node-1 reconfigured for state b (node-1, a -> b, phase 3)\n" +
-			"leaf-1 received 35 commands\n" +
-			"leaf-2 received 35 commands\n",
+			"ticket #1: switches of node-1 reconfigured for state b (node-1, a -> b, phase 3)\n",
 	} {
 		require.Contains(t, got, want)
 	}
-	require.True(t, strings.HasSuffix(got, "leaf-2 received 35 commands\n"), got)
+	require.True(t, strings.HasSuffix(got, "(node-1, a -> b, phase 3)\n"), got)
 }
 
 func TestCustomHookFailures(t *testing.T) {
