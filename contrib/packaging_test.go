@@ -34,9 +34,18 @@ const root = ".."
 
 var (
 	installOnce sync.Once
+	installDir  string
 	installed   string
 	installErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if installDir != "" {
+		_ = os.RemoveAll(installDir)
+	}
+	os.Exit(code)
+}
 
 // osismBinary is the osism command installed with `go install -trimpath
 // ./cmd/osism` into a GOBIN of its own, once per test binary.
@@ -48,6 +57,7 @@ func osismBinary(t *testing.T) string {
 			installErr = err
 			return
 		}
+		installDir = gobin
 		goCmd, err := exec.LookPath("go")
 		if err != nil {
 			installErr = fmt.Errorf("no go command on PATH: %w", err)
