@@ -404,3 +404,63 @@ func TestManagerListenerNotConfigured(t *testing.T) {
 	require.Contains(t, rm.logs.String(), `"not_running":"beat,watchdog,workers"`)
 	require.NoError(t, rm.stop(t))
 }
+
+func TestManagerAndLogSectionsLoad(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "osism.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("manager: {grace: 45s, broker_listen: \"0.0.0.0:4223\", store_dir: /srv/broker}\nlog: {format: json, level: debug}\n"), 0o600))
+	cases := []struct {
+		name    string
+		environ []string
+		want    services.Config
+		err     string
+	}{
+		{name: "file", want: services.Config{Manager: services.ManagerConfig{Grace: 45 * time.Second, BrokerListen: "0.0.0.0:4223", StoreDir: "/srv/broker"},
+			Log: services.LogConfig{Format: "json", Level: "debug"}}},
+		{name: "environment wins", environ: []string{"OSISM_MANAGER_GRACE=5s", "OSISM_LOG_FORMAT=text", "OSISM_LOG_LEVEL=warn",
+			"OSISM_MANAGER_BROKER_LISTEN=127.0.0.1:4999", "OSISM_MANAGER_STORE_DIR=/tmp/b"},
+			want: services.Config{Manager: services.ManagerConfig{Grace: 5 * time.Second, BrokerListen: "127.0.0.1:4999", StoreDir: "/tmp/b"},
+				Log: services.LogConfig{Format: "text", Level: "warn"}}},
+		{name: "bad grace", environ: []string{"OSISM_MANAGER_GRACE=soon"}, err: `OSISM_MANAGER_GRACE="soon": expected a positive duration such as 30s`},
+		{name: "bad format", environ: []string{"OSISM_LOG_FORMAT=yaml"}, err: `config log.format "yaml": expected json or text`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := services.LoadConfig(services.LoadOpts{UserPath: file, Environ: tc.environ})
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want.Manager, cfg.Manager)
+			require.Equal(t, tc.want.Log, cfg.Log)
+		})
+	}
+}
+
+func TestLogConfigNewLogger(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		cfg    services.LogConfig
+		want   string
+		hidden bool
+	}{
+		{name: "json", cfg: services.LogConfig{Format: "json"}, want: `"msg":"hello","task_id":"t1"`},
+		{name: "text by default", cfg: services.LogConfig{}, want: `msg=hello task_id=t1`},
+		{name: "level filters", cfg: services.LogConfig{Level: "error"}, hidden: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf lockedBuffer
+			log, err := tc.cfg.NewLogger(&buf)
+			require.NoError(t, err)
+			log.Info("hello", "task_id", "t1")
+			if tc.hidden {
+				require.Empty(t, buf.String())
+				return
+			}
+			require.Contains(t, buf.String(), tc.want)
+		})
+	}
+}
