@@ -17,6 +17,7 @@ import (
 
 	"github.com/osism/go-osism/netbox/netboxtest"
 	"github.com/osism/go-osism/osism"
+	"github.com/osism/go-osism/osism/osismtest"
 	"github.com/osism/go-osism/services"
 )
 
@@ -463,4 +464,26 @@ func TestLogConfigNewLogger(t *testing.T) {
 			require.Contains(t, buf.String(), tc.want)
 		})
 	}
+}
+
+// With broker.url the manager runs no broker of its own: its services
+// use that NATS cluster.
+func TestManagerExternalBroker(t *testing.T) {
+	t.Parallel()
+	bus := osismtest.New(t, nil)
+	cfg := managerConfig(t)
+	cfg.Bus = bus.Config()
+	rm := startManager(t, cfg, services.ManagerOpts{Without: []string{"broker", "beat", "watchdog"}})
+	require.Empty(t, rm.m.BrokerURL())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Submitted by another client of the cluster, run by the manager's
+	// workers.
+	res, err := bus.Client.Submit(ctx, osism.NoopArgs{Lines: 1}, nil)
+	require.NoError(t, err)
+	task, err := bus.Client.Wait(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, osism.StateSucceeded, task.State, task.Error)
+	require.Contains(t, rm.logs.String(), `"msg":"external broker"`)
+	require.NoError(t, rm.stop(t))
 }
