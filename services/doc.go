@@ -4,7 +4,11 @@
 // [Group] runs several in one process and stops all of them when one
 // fails or the context ends, so that one process can run them all and
 // `osism service NAME` runs one: the [Broker], the [Worker], the HTTP
-// [API], the [Beat], the [Watchdog] and the Ironic [Listener].
+// [API], the [Beat], the [Watchdog] and the Ironic [Listener]. The
+// [Manager] runs them all in one process (`osism manager`), with one
+// Prometheus registry behind the API's /metrics and a graceful drain of
+// the workers on stop; [StartDev] adds the NetBox double and simulated
+// FRR leaves (`osism manager --dev`, `osism demo`).
 //
 // # Configuration
 //
