@@ -173,13 +173,13 @@ func TestListenerSurvivesBrokerOutage(t *testing.T) {
 		reconnect.Round(time.Millisecond), l.Stats().Reconnects-before.Reconnects)
 	require.Less(t, reconnect, 5*time.Second)
 
-	osismtest.WaitFor(t, 120*time.Second, func() bool { return l.Stats().Applied == uint64(len(events)) }, "every event applied: %+v", l.Stats)
+	osismtest.WaitFor(t, 120*time.Second, func() bool { return l.Stats().Applied == uint64(len(events)) }, "every event applied: %+v", lazy(func() any { return l.Stats() }))
 	// Settled: nothing in flight, nothing left in the queue.
 	osismtest.WaitFor(t, 30*time.Second, func() bool {
 		s := l.Stats()
 		q, err := e.rabbit.ch.QueueDeclarePassive(e.cfg.Queue, true, false, false, false, nil)
 		return err == nil && q.Messages == 0 && s.Received == s.Applied+s.Duplicates+s.Requeued
-	}, "the queue drained: %+v", l.Stats)
+	}, "the queue drained: %+v", lazy(func() any { return l.Stats() }))
 	st := l.Stats()
 	t.Logf("MEASURE outage run: %+v", st)
 	require.Equal(t, len(events), patches(), "one NetBox write per event: none lost, none applied twice")

@@ -165,12 +165,12 @@ func TestListenerWaitsForExchange(t *testing.T) {
 	osismtest.WaitFor(t, 10*time.Second, func() bool {
 		return strings.Contains(logs.String(),
 			fmt.Sprintf("consuming %s, waiting for exchange %s to bind", e.cfg.Queue, e.cfg.Exchange))
-	}, "the log says it waits to bind: %s", logs.String)
+	}, "the log says it waits to bind: %s", lazy(func() any { return logs.String() }))
 
 	// Straight to the queue (the default exchange): applied while
 	// Ironic's exchange is missing.
 	e.rabbit.publishKey(t, "", e.cfg.Queue, oslo("queued-1", "baremetal.node.power_set.end", map[string]any{"name": "node-1", "power_state": "power on"}))
-	osismtest.WaitFor(t, 20*time.Second, func() bool { return l.Stats().Applied == 1 }, "the queued event applied: %+v", l.Stats)
+	osismtest.WaitFor(t, 20*time.Second, func() bool { return l.Stats().Applied == 1 }, "the queued event applied: %+v", lazy(func() any { return l.Stats() }))
 	require.Equal(t, "power on", e.field(t, "node-1", "power_state"))
 	st := l.Stats()
 	require.False(t, st.Bound)

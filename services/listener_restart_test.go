@@ -270,7 +270,7 @@ func testListenerRestart(t *testing.T, node *testenv.RabbitNode, stop func() err
 		require.NoError(t, err, "the durable queue survives the restart")
 		require.Error(t, xch.ExchangeDeclarePassive(e.cfg.Exchange, "topic", false, false, false, false, nil), "the transient exchange is gone")
 		osismtest.WaitFor(t, 120*time.Second, func() bool { s := l.Stats(); return s.Applied == 700 && s.ConsumingSince.After(stopped) },
-			"the events queued before the restart applied without the exchange: %+v", l.Stats)
+			"the events queued before the restart applied without the exchange: %+v", lazy(func() any { return l.Stats() }))
 		drained := time.Now()
 		st := l.Stats()
 		require.False(t, st.Bound, "no exchange, no binding")
@@ -311,13 +311,13 @@ func testListenerRestart(t *testing.T, node *testenv.RabbitNode, stop func() err
 		t.Fatal("the publisher did not finish")
 	}
 
-	osismtest.WaitFor(t, 120*time.Second, func() bool { return l.Stats().Applied == uint64(len(events)) }, "every event applied: %+v", l.Stats)
+	osismtest.WaitFor(t, 120*time.Second, func() bool { return l.Stats().Applied == uint64(len(events)) }, "every event applied: %+v", lazy(func() any { return l.Stats() }))
 	// Settled: nothing in flight, nothing left in the queue.
 	osismtest.WaitFor(t, 30*time.Second, func() bool {
 		s := l.Stats()
 		n, err := queueMessages(t, node.URL(), e.cfg.Queue)
 		return err == nil && n == 0 && s.Received == s.Applied+s.Duplicates+s.Requeued
-	}, "the queue drained: %+v", l.Stats)
+	}, "the queue drained: %+v", lazy(func() any { return l.Stats() }))
 	st := l.Stats()
 	t.Logf("MEASURE restart run: publisher refused %d times while the node was down, published again %d; listener duplicates %d; %+v",
 		pub.dialFailures.Load(), pub.again.Load(), st.Duplicates, st)
@@ -414,7 +414,7 @@ func TestListenerDeadLettersOnceAcrossRabbitMQRestart(t *testing.T) {
 	osismtest.WaitFor(t, 60*time.Second, func() bool {
 		n, err := queueMessages(t, node.URL(), e.cfg.Queue)
 		return err == nil && n == 0 && l.Stats().DeadLettered == 1
-	}, "the event dead-lettered: %+v", l.Stats)
+	}, "the event dead-lettered: %+v", lazy(func() any { return l.Stats() }))
 	n, err := queueMessages(t, node.URL(), e.cfg.Queue+".dead")
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "the refused event is in the dead-letter queue once")

@@ -358,3 +358,9 @@ netbox:
 	_, err = services.LoadConfig(services.LoadOpts{UserPath: file})
 	require.ErrorContains(t, err, "listener.transitions[0]: state")
 }
+
+// lazy formats what f returns when a failure message is printed (a
+// function given to WaitFor's format would print as an address).
+type lazy func() any
+
+func (f lazy) String() string { return fmt.Sprintf("%+v", f()) }
