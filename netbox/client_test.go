@@ -366,7 +366,7 @@ func vids(i netbox.Interface) (untagged int, tagged []int) {
 
 func TestDesiredStatePlanApply(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join("testdata", "desired")
+	dir := filepath.Join("netboxtest", "sample", "desired")
 	cases := []struct {
 		name, device, state string
 		check               func(t *testing.T, srv *netboxtest.Server, c *netbox.Client)

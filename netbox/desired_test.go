@@ -210,7 +210,7 @@ func TestCollectionDevices(t *testing.T) {
 	})
 	t.Run("the sample fabric's collection", func(t *testing.T) {
 		t.Parallel()
-		got, err := CollectionDevices(filepath.Join("testdata", "desired"), "dc1")
+		got, err := CollectionDevices(filepath.Join("netboxtest", "sample", "desired"), "dc1")
 		require.NoError(t, err)
 		require.Equal(t, []string{"leaf-1", "node-1", "node-2", "node-3", "node-4"}, got)
 	})

@@ -62,7 +62,7 @@ func ExampleClient_Apply() {
 	if err != nil {
 		panic(err)
 	}
-	ds, err := netbox.LoadDesiredState("testdata/desired", "dc1", "node-1", "b")
+	ds, err := netbox.LoadDesiredState("netboxtest/sample/desired", "dc1", "node-1", "b")
 	if err != nil {
 		panic(err)
 	}
@@ -87,16 +87,16 @@ func ExampleClient_Apply() {
 
 // The devices a desired-state collection names, e.g. for connecting all of them.
 func ExampleCollectionDevices() {
-	devices, err := netbox.CollectionDevices("testdata/desired", "dc1")
+	devices, err := netbox.CollectionDevices("netboxtest/sample/desired", "dc1")
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(devices)
-	_, err = netbox.CollectionDevices("testdata/desired", "dc9")
+	_, err = netbox.CollectionDevices("netboxtest/sample/desired", "dc9")
 	fmt.Println(err)
 	// Output:
 	// [leaf-1 node-1 node-2 node-3 node-4]
-	// collection dc9: open testdata/desired/dc9: no such file or directory
+	// collection dc9: open netboxtest/sample/desired/dc9: no such file or directory
 }
 
 // A configuration from an environment given as a list, as a configuration loader injects it;

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -28,15 +28,16 @@ import (
 // testdata/fuzz/<target>) as a test; go test -fuzz '^FuzzX$' ./netbox/
 // searches further.
 
-// desiredFiles are the desired-state files of testdata.
+// desiredFiles are the desired-state files of the sample fabric.
 func desiredFiles(f *testing.F) [][]byte {
 	f.Helper()
 	var out [][]byte
-	err := filepath.WalkDir("testdata/desired", func(path string, d os.DirEntry, err error) error {
+	sample := netboxtest.SampleDesiredStates()
+	err := fs.WalkDir(sample, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
 			return err
 		}
-		b, err := os.ReadFile(path)
+		b, err := fs.ReadFile(sample, path)
 		out = append(out, b)
 		return err
 	})

@@ -8,19 +8,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/osism/go-osism/netbox"
+	"github.com/osism/go-osism/netbox/netboxtest"
 	"github.com/osism/go-osism/statemachine"
 )
+
+// sampleDesired writes the sample fabric's desired states into a new
+// temporary directory and returns it.
+func sampleDesired(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, netboxtest.WriteSampleDesiredStates(dir))
+	return dir
+}
 
 // A transition whose state lives in NetBox and whose phase 1 applies the
 // desired state: what `osism netbox connect` runs.
 func TestTransitionOnNetBox(t *testing.T) {
 	t.Parallel()
 	srv, c := fabric(t)
+	desired := sampleDesired(t)
 	var progress []string
 	m, err := statemachine.New(statemachine.Config{
 		Store: netbox.NewStore(c),
 		Hooks: map[statemachine.Phase][]statemachine.PhaseHook{
-			statemachine.PhaseNetBox: {netbox.DesiredStateHook{Client: c, Dir: "testdata/desired", Collection: "dc1"}},
+			statemachine.PhaseNetBox: {netbox.DesiredStateHook{Client: c, Dir: desired, Collection: "dc1"}},
 		},
 		Observers: []statemachine.Observer{func(e statemachine.Event) {
 			if e.Kind == statemachine.PhaseProgress {
@@ -41,7 +52,7 @@ func TestTransitionOnNetBox(t *testing.T) {
 	require.Equal(t, "b", srv.CustomField("dcim.device", id, "device_state"))
 	require.Equal(t, "", srv.CustomField("dcim.device", id, "device_transition"))
 
-	ds, err := netbox.LoadDesiredState("testdata/desired", "dc1", "node-1", "b")
+	ds, err := netbox.LoadDesiredState(desired, "dc1", "node-1", "b")
 	require.NoError(t, err)
 	plan, err := c.Plan(ctx, "node-1", ds)
 	require.NoError(t, err)
@@ -66,7 +77,7 @@ func TestTransitionOnNetBox(t *testing.T) {
 // looked for; DesiredStateConfig.Require makes it an error that names them.
 func TestNoDesiredStateIsReported(t *testing.T) {
 	t.Parallel()
-	dir := "testdata/desired"
+	dir := sampleDesired(t)
 	files := filepath.Join(dir, "dc1", "b.yaml") + ", " + filepath.Join(dir, "dc1", "node-3", "b.yaml")
 	cases := []struct {
 		name    string
