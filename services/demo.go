@@ -16,8 +16,10 @@ import (
 
 // DemoOpts are the knobs of [RunDemo].
 type DemoOpts struct {
-	// DesiredStateDir and Collection locate the desired states; the
-	// repository's netbox/testdata/desired fits the sample fabric.
+	// DesiredStateDir and Collection locate the desired states; default
+	// ("") the sample fabric's desired states built into the binary
+	// (netboxtest.SampleDesiredStates), written into a temporary
+	// directory that RunDemo removes when it returns.
 	DesiredStateDir string
 	Collection      string
 	// Device moves to State.
@@ -87,8 +89,10 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	if w == nil {
 		w = io.Discard
 	}
-	if st, err := os.Stat(opts.DesiredStateDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("desired-state directory %q: expected a directory: %w", opts.DesiredStateDir, ErrDemoInput)
+	if opts.DesiredStateDir != "" {
+		if st, err := os.Stat(opts.DesiredStateDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("desired-state directory %q: expected a directory (or none, for the built-in sample desired states): %w", opts.DesiredStateDir, ErrDemoInput)
+		}
 	}
 	if opts.Device == "" || opts.State == "" || opts.Collection == "" {
 		return nil, fmt.Errorf("demo: a device, a target state and a collection are required: %w", ErrDemoInput)
@@ -155,7 +159,7 @@ func RunDemo(ctx context.Context, opts DemoOpts) (*DemoResult, error) {
 	}
 
 	fmt.Fprintln(w, "\nphase 1, NetBox:")
-	ds, err := netbox.LoadDesiredState(opts.DesiredStateDir, opts.Collection, opts.Device, string(opts.State))
+	ds, err := netbox.LoadDesiredState(env.DesiredStateDir, opts.Collection, opts.Device, string(opts.State))
 	if err != nil {
 		return nil, err
 	}

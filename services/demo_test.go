@@ -3,6 +3,7 @@ package services_test
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,30 @@ import (
 	"github.com/osism/go-osism/statemachine"
 )
 
-const demoDesired = "../netbox/testdata/desired"
+// demoDesired is the sample fabric's desired states in the repository
+// (what netboxtest.SampleDesiredStates embeds).
+const demoDesired = "../netbox/netboxtest/sample/desired"
+
+// Without a desired-state directory the demo runs on the sample built
+// into the binary, written into a temporary directory that is gone when
+// RunDemo returns. Not parallel: it points TMPDIR at a directory of its
+// own to see what is left there.
+func TestRunDemoBuiltinSample(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var buf bytes.Buffer
+	res, err := services.RunDemo(ctxT(t, time.Minute), services.DemoOpts{
+		Collection: "dc1", Device: "node-1", State: "b", Out: &buf,
+	})
+	require.NoError(t, err, buf.String())
+	require.Equal(t, statemachine.Result{Device: "node-1", From: statemachine.StateA, To: statemachine.StateB}, res.Transition)
+	for _, want := range []string{"\nphase 1, NetBox:\n", "plan after the transition: node-1: no changes\n", "\nphase 2, rendered:\n", "\nphase 3, commands sent:\n", "\nphase 4, compare:\n"} {
+		require.Contains(t, buf.String(), want)
+	}
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.Empty(t, left, "the demo removes its temporary directories")
+}
 
 func TestRunDemo(t *testing.T) {
 	t.Parallel()
@@ -123,8 +147,6 @@ func TestRunDemoErrors(t *testing.T) {
 	}{
 		{name: "missing directory", opts: with(func(o *services.DemoOpts) { o.DesiredStateDir = "testdata/no-such-dir" }),
 			demoInput: true, contains: `desired-state directory "testdata/no-such-dir": expected a directory`},
-		{name: "empty directory name", opts: with(func(o *services.DemoOpts) { o.DesiredStateDir = "" }),
-			demoInput: true, contains: `desired-state directory "": expected a directory`},
 		{name: "a file, not a directory", opts: with(func(o *services.DemoOpts) { o.DesiredStateDir = demoDesired + "/README.md" }),
 			demoInput: true, contains: "README.md\": expected a directory"},
 		{name: "no device", opts: with(func(o *services.DemoOpts) { o.Device = "" }),

@@ -18,9 +18,12 @@ import (
 	"github.com/osism/go-osism/switchcfg/switchsim"
 )
 
-// DevDesiredStateDir is where a checkout of go-osism keeps the desired
-// states of the sample fabric, relative to the repository's root.
-const DevDesiredStateDir = "netbox/testdata/desired"
+// DevDesiredStateDir is the default of DevOpts.DesiredStateDir and
+// DemoOpts.DesiredStateDir: "" means the sample fabric's desired states
+// built into the binary ([netboxtest.SampleDesiredStates]), written into a
+// temporary directory of the environment's own, so no checkout of go-osism
+// is needed.
+const DevDesiredStateDir = ""
 
 // DevOpts are the knobs of [StartDev].
 type DevOpts struct {
@@ -29,8 +32,8 @@ type DevOpts struct {
 	// removes.
 	Dir string
 	// DesiredStateDir and Collection are the desired states Apply
-	// configures; default DevDesiredStateDir (relative to the working
-	// directory) and dc1.
+	// configures; default the built-in sample desired states (written into
+	// the environment's directory, see DevDesiredStateDir) and dc1.
 	DesiredStateDir string
 	Collection      string
 	// User is the SSH user of the simulated leaves; default osism.
@@ -62,23 +65,25 @@ type DevEnv struct {
 	Dir string
 
 	removeDir bool
+	// sampleDir holds the built-in sample desired states when no
+	// directory was given; Close removes it.
+	sampleDir string
 }
 
 // StartDev starts the NetBox double with its sample fabric (custom fields
 // and tags set up) and a simulated leaf per managed switch, with their
 // credentials in a secrets file of the environment's own.
 func StartDev(ctx context.Context, opts DevOpts) (env *DevEnv, err error) {
-	if opts.DesiredStateDir == "" {
-		opts.DesiredStateDir = DevDesiredStateDir
-	}
 	if opts.Collection == "" {
 		opts.Collection = "dc1"
 	}
 	if opts.User == "" {
 		opts.User = "osism"
 	}
-	if st, err := os.Stat(opts.DesiredStateDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("desired-state directory %q: expected a directory (the sample desired states are %s in a checkout of go-osism)", opts.DesiredStateDir, DevDesiredStateDir)
+	if opts.DesiredStateDir != "" {
+		if st, err := os.Stat(opts.DesiredStateDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("desired-state directory %q: expected a directory (or none, for the built-in sample desired states)", opts.DesiredStateDir)
+		}
 	}
 	env = &DevEnv{DesiredStateDir: opts.DesiredStateDir, Collection: opts.Collection, Leaves: map[string]*switchsim.Server{}}
 	defer func() {
@@ -99,6 +104,17 @@ func StartDev(ctx context.Context, opts DevOpts) (env *DevEnv, err error) {
 		env.Dir = opts.Dir
 	}
 	env.StateDir = filepath.Join(env.Dir, "switches")
+	if env.DesiredStateDir == "" {
+		// The built-in sample, in a temporary directory of its own that
+		// Close removes (even when opts.Dir is the caller's).
+		if env.sampleDir, err = os.MkdirTemp("", "osism-desired-"); err != nil {
+			return env, err
+		}
+		if err := netboxtest.WriteSampleDesiredStates(env.sampleDir); err != nil {
+			return env, err
+		}
+		env.DesiredStateDir = env.sampleDir
+	}
 
 	if env.NetBox, err = netboxtest.Start(netboxtest.WithSampleFabric()); err != nil {
 		return env, fmt.Errorf("netbox double: %w", err)
@@ -186,7 +202,7 @@ func (e *DevEnv) Info() string {
 }
 
 // Close stops the leaves and NetBox and removes the files of a temporary
-// directory.
+// directory and the built-in sample desired states it wrote.
 func (e *DevEnv) Close() error {
 	var errs []error
 	for _, name := range e.Switches {
@@ -199,6 +215,9 @@ func (e *DevEnv) Close() error {
 	}
 	if e.removeDir && e.Dir != "" {
 		errs = append(errs, os.RemoveAll(e.Dir))
+	}
+	if e.sampleDir != "" {
+		errs = append(errs, os.RemoveAll(e.sampleDir))
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,34 @@ func TestStartDev(t *testing.T) {
 
 	require.NoError(t, env.Close())
 	require.NoDirExists(t, dir, "Close removes its temporary directory")
+}
+
+// Without a desired-state directory the environment writes the sample
+// built into the binary into a temporary directory of its own (not the
+// caller's Dir), and Close removes it.
+func TestStartDevBuiltinSample(t *testing.T) {
+	t.Parallel()
+	require.Empty(t, services.DevDesiredStateDir, "the default is the built-in sample")
+	ctx := ctxT(t, time.Minute)
+	mine := t.TempDir()
+	env, err := services.StartDev(ctx, services.DevOpts{Dir: mine})
+	require.NoError(t, err)
+	desired := env.DesiredStateDir
+	require.NotEmpty(t, desired)
+	require.False(t, strings.HasPrefix(desired, mine), "%s is not in the caller's directory %s", desired, mine)
+	for _, f := range []string{"dc1/a.yaml", "dc1/leaf-1/a.yaml", "dc1/node-1/b.yaml", "dc1/node-2/c.yaml"} {
+		require.FileExists(t, filepath.Join(desired, filepath.FromSlash(f)))
+	}
+	_, err = netbox.LoadDesiredState(desired, "dc1", "node-1", "b")
+	require.NoError(t, err)
+	cfg := services.DefaultConfig()
+	env.Apply(&cfg)
+	require.Equal(t, desired, cfg.Fabric.DesiredState.Dir)
+	require.Contains(t, env.Info(), "desired states: "+desired+" (collection dc1)")
+
+	require.NoError(t, env.Close())
+	require.NoDirExists(t, desired, "Close removes the sample it wrote")
+	require.DirExists(t, mine, "the caller's directory stays")
 }
 
 func TestStartDevInput(t *testing.T) {

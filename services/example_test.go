@@ -138,7 +138,7 @@ func ExampleRetry() {
 // paths and revisions); the result tells what happened.
 func ExampleRunDemo() {
 	res, err := services.RunDemo(context.Background(), services.DemoOpts{
-		DesiredStateDir: "../netbox/testdata/desired", Collection: "dc1", Device: "node-1", State: "b",
+		Collection: "dc1", Device: "node-1", State: "b", // the built-in sample desired states
 	})
 	if err != nil {
 		panic(err)
@@ -172,5 +172,5 @@ func ExampleRunDemo() {
 	//   + extra:   interface swp2 / description changed by hand
 	// repaired: leaf-1: runs the rendered configuration
 	// rollback of leaf-2: sent ["router bgp 65102" "neighbor swp1 interface peer-group fabric" "exit"]
-	// desired-state directory "no-such-dir": expected a directory: demo input
+	// desired-state directory "no-such-dir": expected a directory (or none, for the built-in sample desired states): demo input
 }

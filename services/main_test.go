@@ -76,7 +76,7 @@ func childTransition(spec string) int {
 // states, collection dc1, the state repository in dir.
 func fabricConfig(dir string) services.FabricConfig {
 	var cfg services.FabricConfig
-	cfg.DesiredState = netbox.DesiredStateConfig{Dir: "../netbox/testdata/desired", Collection: "dc1"}
+	cfg.DesiredState = netbox.DesiredStateConfig{Dir: demoDesired, Collection: "dc1"}
 	cfg.Switches.StateDir = dir
 	return cfg
 }

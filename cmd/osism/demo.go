@@ -19,7 +19,7 @@ func demoCommand() *cli.Command {
 		Name:  "demo",
 		Usage: "run the main job on embedded defaults: all four phases against simulated switches, drift repaired, a rollback (nothing to install)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "desired-state", Value: "netbox/testdata/desired", Usage: "desired-state directory (<dir>/<collection>/<device>/<state>.yaml)"},
+			&cli.StringFlag{Name: "desired-state", Usage: "desired-state directory (<dir>/<collection>/<device>/<state>.yaml); default the built-in sample desired states of the sample fabric"},
 			&cli.StringFlag{Name: "collection", Value: "dc1", Usage: "collection of the desired state"},
 			&cli.StringFlag{Name: "device", Value: "node-1", Usage: "device to move"},
 			&cli.StringFlag{Name: "state", Value: "b", Usage: "target state"},
@@ -30,7 +30,7 @@ func demoCommand() *cli.Command {
 				Device: c.String("device"), State: statemachine.State(c.String("state")), Out: c.App.Writer,
 			})
 			if err != nil && errors.Is(err, services.ErrDemoInput) {
-				return usagef("%v (run the demo from the repository root, or pass --desired-state)", err)
+				return usagef("%v (leave out --desired-state for the built-in sample)", err)
 			}
 			return err
 		},

@@ -18,7 +18,7 @@ func TestNetBoxDiffOnDevLeaves(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	env, err := services.StartDev(ctx, services.DevOpts{DesiredStateDir: "../../netbox/testdata/desired", Dir: t.TempDir()})
+	env, err := services.StartDev(ctx, services.DevOpts{Dir: t.TempDir()})
 	require.NoError(t, err)
 	defer env.Close()
 	cli := cliEnv{

@@ -153,7 +153,7 @@ func TestCompletionCandidates(t *testing.T) {
 // on leaf-1 as drift and repairs it, and rolls leaf-2 back.
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	out, code := run(t, "demo", "--desired-state", "../../netbox/testdata/desired")
+	out, code := run(t, "demo", "--desired-state", sampleDesired(t))
 	require.Equal(t, exitOK, code, out)
 	at := 0
 	for _, want := range []string{

@@ -226,14 +226,15 @@ func buildOsism(t *testing.T) string {
 	return bin
 }
 
-// osism manager --dev from a checkout: it prints how to reach the NetBox
+// osism manager --dev, run in an empty directory (the sample desired
+// states are built into the binary): it prints how to reach the NetBox
 // double, the simulated leaves and the API, and a netbox.connect submitted
 // to it runs all four phases against the simulated leaves.
 func TestManagerDevProcess(t *testing.T) {
 	t.Parallel()
 	bin := buildOsism(t)
 	cmd := exec.Command(bin, "manager", "--dev", "--log-format", "json", "--without", "beat,watchdog")
-	cmd.Dir = "../.." // the sample desired states are netbox/testdata/desired of the checkout
+	cmd.Dir = t.TempDir() // no checkout needed
 	cmd.Env = append(os.Environ(), services.EnvConfigFile+"="+filepath.Join(t.TempDir(), "none.yaml"), osism.EnvBrokerURL+"=")
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -50,7 +50,7 @@ func switchEnv(t *testing.T) (map[string]testenv.SwitchEnv, cliEnv) {
 		netbox.EnvToken + "=" + srv.Token(),
 		switchcfg.EnvStateDir + "=" + filepath.Join(dir, "state"),
 		switchcfg.EnvCredentialsFile + "=" + credsFile,
-		netbox.EnvDesiredStateDir + "=../../netbox/testdata/desired",
+		netbox.EnvDesiredStateDir + "=" + sampleDesired(t),
 		netbox.EnvCollection + "=dc1",
 	}
 }

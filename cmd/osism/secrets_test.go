@@ -80,7 +80,7 @@ func TestNoSecretsLeak(t *testing.T) {
 		osism.EnvTaskStorage+"=memory",
 		netbox.EnvURL+"="+srv.URL(), netbox.EnvToken+"="+plantedNetBoxToken,
 		switchcfg.EnvStateDir+"="+stateDir, switchcfg.EnvCredentialsFile+"="+credsFile,
-		netbox.EnvDesiredStateDir+"=../../netbox/testdata/desired", netbox.EnvCollection+"=dc1",
+		netbox.EnvDesiredStateDir+"="+sampleDesired(t), netbox.EnvCollection+"=dc1",
 	)
 	cfg, err := services.LoadConfig(services.LoadOpts{Environ: env})
 	require.NoError(t, err)

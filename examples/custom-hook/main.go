@@ -128,15 +128,15 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("custom-hook", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	desired := fs.String("desired-state", "netbox/testdata/desired", "desired-state directory (<dir>/<collection>/<device>/<state>.yaml)")
+	desired := fs.String("desired-state", "", "desired-state directory (<dir>/<collection>/<device>/<state>.yaml); default the built-in sample desired states")
 	device := fs.String("device", "node-1", "the device to move")
 	state := fs.String("state", "b", "its target state")
 	ticketURL := fs.String("ticket-url", "", "where to POST tickets (default: the example's own ticket system)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if st, err := os.Stat(*desired); err != nil || !st.IsDir() {
-		return fmt.Errorf("--desired-state %q: expected a directory of desired states (run from the repository's root, or name it)", *desired)
+	if st, err := os.Stat(*desired); *desired != "" && (err != nil || !st.IsDir()) {
+		return fmt.Errorf("--desired-state %q: expected a directory of desired states (or none, for the built-in sample)", *desired)
 	}
 
 	// The ticket system, unless another is named.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const desired = "../../netbox/testdata/desired"
+const desired = "../../netbox/netboxtest/sample/desired"
 
 // normalise hides what changes from run to run: durations and revisions.
 func normalise(s string) string {

@@ -202,7 +202,7 @@ func setup(ctx context.Context, o options) (_ *campaign, err error) {
 		netbox.EnvToken + "=" + c.srv.Token(),
 		switchcfg.EnvStateDir + "=" + filepath.Join(c.tmp, "state"),
 		switchcfg.EnvCredentialsFile + "=" + credsFile,
-		netbox.EnvDesiredStateDir + "=" + filepath.Join(root, "netbox", "testdata", "desired"),
+		netbox.EnvDesiredStateDir + "=" + filepath.Join(root, "netbox", "netboxtest", "sample", "desired"),
 		netbox.EnvCollection + "=dc1",
 		services.EnvConfigFile + "=" + cfgFile,
 	}
