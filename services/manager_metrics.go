@@ -138,19 +138,26 @@ func transitionObservers(ctx context.Context) []statemachine.Observer {
 // listenerCollector exposes a listener's counters, which it keeps
 // itself, as osism_listener_messages_total by outcome.
 type listenerCollector struct {
-	l    *Listener
-	desc *prometheus.Desc
-	up   *prometheus.Desc
+	l     *Listener
+	desc  *prometheus.Desc
+	up    *prometheus.Desc
+	bound *prometheus.Desc
 }
 
 func newListenerCollector(l *Listener) *listenerCollector {
 	return &listenerCollector{l: l,
 		desc: prometheus.NewDesc("osism_listener_messages_total",
 			"Messages of Ironic's notifications the listener handled, by outcome.", []string{"outcome"}, nil),
-		up: prometheus.NewDesc("osism_listener_consuming", "1 while the listener consumes from RabbitMQ.", nil, nil)}
+		up: prometheus.NewDesc("osism_listener_consuming", "1 while the listener consumes from RabbitMQ.", nil, nil),
+		bound: prometheus.NewDesc("osism_listener_bound",
+			"1 while the listener's queue is bound to Ironic's exchange (0: consuming, waiting for the exchange).", nil, nil)}
 }
 
-func (c *listenerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc; ch <- c.up }
+func (c *listenerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	ch <- c.up
+	ch <- c.bound
+}
 
 func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.l.Stats()
@@ -161,6 +168,7 @@ func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
 		{"received", s.Received}, {"applied", s.Applied}, {"unknown", s.Unknown}, {"dead_lettered", s.DeadLettered},
 		{"unchanged", s.Unchanged}, {"no_device", s.NoDevice}, {"submitted", s.Submitted}, {"duplicate", s.Duplicates},
 		{"retried", s.Retries}, {"requeued", s.Requeued}, {"reconnect", s.Reconnects}, {"netbox_write", s.Writes},
+		{"exchange_missing", s.ExchangeProbes}, {"bound", s.Binds},
 	} {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v.n), v.outcome)
 	}
@@ -169,6 +177,11 @@ func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+	bound := 0.0
+	if s.Bound {
+		bound = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.bound, prometheus.GaugeValue, bound)
 }
 
 // listenerEvents counts the events the listener publishes on the bus

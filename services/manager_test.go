@@ -375,8 +375,10 @@ func TestManagerListenerMetrics(t *testing.T) {
 		_, body := apiGet(t, rm.m.APIAddr(), "/metrics", strings.TrimSpace(string(tok)))
 		return body
 	}
-	require.Eventually(t, func() bool { return strings.Contains(metrics(), "osism_listener_consuming 1") },
-		30*time.Second, 20*time.Millisecond, "the listener consumes: %s", rm.logs)
+	require.Eventually(t, func() bool {
+		m := metrics()
+		return strings.Contains(m, "osism_listener_consuming 1") && strings.Contains(m, "osism_listener_bound 1")
+	}, 30*time.Second, 20*time.Millisecond, "the listener consumes, bound to the exchange: %s", rm.logs)
 	e.rabbit.publish(t, e.cfg.Exchange,
 		oslo("m-1", "baremetal.node.power_set.end", map[string]any{"name": "node-1", "power_state": "power on"}),
 		oslo("m-2", "baremetal.port.create.end", map[string]any{"address": "02:00:00:00:00:01"}))
