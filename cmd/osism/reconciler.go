@@ -1,10 +1,6 @@
 package main
 
 import (
-	"errors"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -79,47 +75,7 @@ func reconcilerServiceCommand() *cli.Command {
 // runReconcilerSync submits one reconciler run and follows its output
 // (log) or waits and prints its report (json).
 func runReconcilerSync(c *cli.Context, args osism.ReconcilerRunArgs) error {
-	cfg := config(c)
-	bus, err := services.OpenBus(c.Context, cfg, &services.BusOpts{Logger: quietLogger(c), Concurrency: 1,
-		Queues: []osism.Queue{osism.QueueReconciler}})
-	if err != nil {
-		return err
-	}
-	defer bus.Close()
 	// No de-duplication key: a person asking for a run wants this one,
 	// and a dry run must not stand in for a real one.
-	res, err := bus.Client.Submit(c.Context, args, nil)
-	if err != nil {
-		return err
-	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	out := c.App.Writer
-	jsonOut := c.String("format") == "json"
-	if jsonOut {
-		out = c.App.ErrWriter
-	}
-	code, err := services.FollowTask(c.Context, bus.Client, res.ID, out,
-		&services.FollowOpts{Interrupts: sigs, Embedded: bus.Embedded(), ErrOut: c.App.ErrWriter})
-	var intr *services.InterruptedError
-	if errors.As(err, &intr) {
-		return exitStatus(exitInterrupted)
-	}
-	if err != nil {
-		return err
-	}
-	if jsonOut {
-		task, err := bus.Client.Get(c.Context, res.ID)
-		if err != nil {
-			return err
-		}
-		if err := printResult(c.App.Writer, task.Result); err != nil {
-			return err
-		}
-	}
-	if code != 0 {
-		return exitStatus(code)
-	}
-	return nil
+	return runOneTask(c, args, osism.QueueReconciler, 1)
 }

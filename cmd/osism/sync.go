@@ -77,8 +77,17 @@ func runSync(c *cli.Context, args interface {
 	if cfg.Bus.Standalone() && !cfg.OpenStack.Configured() {
 		return openstack.ErrNoCredentials
 	}
-	bus, err := services.OpenBus(c.Context, cfg, &services.BusOpts{Logger: quietLogger(c), Concurrency: 2,
-		Queues: []osism.Queue{osism.QueueConductor}})
+	return runOneTask(c, args, osism.QueueConductor, 2)
+}
+
+// runOneTask submits args on the command's bus (the broker's, or its own
+// with concurrency workers of queue) and follows the task's output; with
+// --format json the lines go to stderr, so that a long run shows its
+// progress and stdout holds the task's result alone. The exit status is
+// the task's.
+func runOneTask(c *cli.Context, args osism.Args, queue osism.Queue, concurrency int) error {
+	bus, err := services.OpenBus(c.Context, config(c), &services.BusOpts{Logger: quietLogger(c), Concurrency: concurrency,
+		Queues: []osism.Queue{queue}})
 	if err != nil {
 		return err
 	}
@@ -93,8 +102,6 @@ func runSync(c *cli.Context, args interface {
 	out := c.App.Writer
 	jsonOut := c.String("format") == "json"
 	if jsonOut {
-		// The lines go to stderr, so that a long run shows its progress
-		// and stdout holds the report alone.
 		out = c.App.ErrWriter
 	}
 	code, err := services.FollowTask(c.Context, bus.Client, res.ID, out,
