@@ -120,15 +120,17 @@ func RegisterFabric(reg *osism.Registry, cfg Config, log *slog.Logger) error {
 	return registerFabric(reg, cfg, log, false)
 }
 
-// registerFabric is RegisterFabric; with hostLocks, devices and switches
-// are locked with the host's file locks instead of the bus's, for a bus
-// that lives only inside one process.
-func registerFabric(reg *osism.Registry, cfg Config, log *slog.Logger, hostLocks bool) error {
+// lazyFabric returns a function that builds the fabric of cfg's netbox
+// and fabric sections on its first call and returns the same one after,
+// so that a worker whose queues never see such a task needs no NetBox.
+// Devices and switches are locked on the bus of the task's client, or,
+// with hostLocks (or no client), with the host's file locks.
+func lazyFabric(cfg Config, log *slog.Logger, hostLocks bool) func(c *osism.Client) (*Fabric, error) {
 	var (
 		mu     sync.Mutex
 		fabric *Fabric
 	)
-	get := func(c *osism.Client) (*Fabric, error) {
+	return func(c *osism.Client) (*Fabric, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fabric != nil {
@@ -149,6 +151,13 @@ func registerFabric(reg *osism.Registry, cfg Config, log *slog.Logger, hostLocks
 		fabric = f
 		return f, nil
 	}
+}
+
+// registerFabric is RegisterFabric; with hostLocks, devices and switches
+// are locked with the host's file locks instead of the bus's, for a bus
+// that lives only inside one process.
+func registerFabric(reg *osism.Registry, cfg Config, log *slog.Logger, hostLocks bool) error {
+	get := lazyFabric(cfg, log, hostLocks)
 	return osism.RegisterFunc(reg, func(ctx context.Context, job *osism.Job[osism.NetBoxConnectArgs]) error {
 		f, err := get(job.Client)
 		if err != nil {

@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"time"
 
-	"github.com/osism/go-osism/netbox"
 	"github.com/osism/go-osism/osism"
-	"github.com/osism/go-osism/statemachine"
 	"github.com/osism/go-osism/switchcfg"
 )
 
@@ -24,31 +20,7 @@ func RegisterGenerate(reg *osism.Registry, cfg Config, log *slog.Logger) error {
 }
 
 func registerGenerate(reg *osism.Registry, cfg Config, log *slog.Logger, hostLocks bool) error {
-	var (
-		mu     sync.Mutex
-		fabric *Fabric
-	)
-	get := func(c *osism.Client) (*Fabric, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if fabric != nil {
-			return fabric, nil
-		}
-		nb, err := netbox.New(cfg.NetBox)
-		if err != nil {
-			return nil, fmt.Errorf("netbox: %w", err)
-		}
-		var locker statemachine.Locker
-		if c != nil && !hostLocks {
-			locker = StateLocker(c, 30*time.Second)
-		}
-		f, err := newFabric(cfg.Fabric, nb, locker, log)
-		if err != nil {
-			return nil, err
-		}
-		fabric = f
-		return f, nil
-	}
+	get := lazyFabric(cfg, log, hostLocks)
 	return osism.RegisterFunc(reg, func(ctx context.Context, job *osism.Job[osism.NetBoxGenerateArgs]) error {
 		if len(job.Args.Switches) == 0 {
 			return errors.New("netbox.generate: no switches given: expected the names of managed switches")
