@@ -22,7 +22,10 @@
 // tagged managed-by-osism, node-1..node-4 tagged managed-by-ironic and cabled to both leaves, VLANs
 // 100/200/300, IP addresses, and every custom field and tag the project relies on), from YAML
 // fixtures (LoadFixture, WithFixtureFile), and WithDevices adds thousands of generated devices for
-// benchmarks. Fixture objects get ids in the order they appear, starting at 1 per type.
+// benchmarks. Fixture objects get ids in the order they appear, starting at 1 per type. The
+// sample fabric's desired states (dc1: every node in a, node-1 in b, node-2 in c, leaf-1's MLAG in
+// a) are embedded too: SampleDesiredStates returns them and WriteSampleDesiredStates writes them
+// into an empty directory, so the dev mode and the demo need no checkout.
 //
 // # What it serves
 //
@@ -94,7 +97,8 @@
 //   - store.go: the in-memory tables and transactions; kinds.go: the object types served;
 //     filter.go: NetBox's filters; render.go: answers as NetBox renders them;
 //     choices_gen.go: NetBox's choice sets.
-//   - fixture.go and sample_fabric.yaml: fixtures and the sample fabric; generate.go: WithDevices;
+//   - fixture.go and sample_fabric.yaml: fixtures and the sample fabric; sample.go and
+//     sample/desired: the sample fabric's desired states; generate.go: WithDevices;
 //     inspect.go: reading and changing the state from a test (Get, Find, Create, ...).
 //   - conformance.go: Checker, Answer, KindSchema and Violation, the interface to a schema checker.
 package netboxtest
