@@ -132,10 +132,11 @@ func ExampleRetry() {
 	// exit status 0 <nil>
 }
 
-// The demo's main job as a program runs it: node-1 moved from a to b on the
-// in-memory NetBox with its sample fabric, and both leaves rendered in
-// phase 2. Out receives the whole story (here dropped: it holds ports,
-// paths and revisions); the result tells what happened.
+// The demo's main job as a program runs it: node-1 moved from a to b
+// through all four phases on the in-memory NetBox with its sample fabric
+// and simulated leaves, then a hand change found as drift and repaired,
+// then a rollback. Out receives the whole story (here dropped: it holds
+// ports, paths and revisions); the result tells what happened.
 func ExampleRunDemo() {
 	res, err := services.RunDemo(context.Background(), services.DemoOpts{
 		Collection: "dc1", Device: "node-1", State: "b", // the built-in sample desired states
