@@ -241,9 +241,15 @@ func TestManagerTaskOfEveryQueueReachesAWorker(t *testing.T) {
 			require.Contains(t, rm.logs.String(), `"task_id":"`+res.ID+`"`)
 		})
 	}
-	// The workers announce each queue with its own concurrency.
-	ws, err := c.Runners(ctx)
-	require.NoError(t, err)
+	// The workers announce each queue with its own concurrency (the
+	// announcement is written beside the first tasks, so poll for it).
+	var ws []osism.RunnerInfo
+	require.Eventually(t, func() bool {
+		var err error
+		ws, err = c.Runners(ctx)
+		require.NoError(t, err)
+		return len(ws) > 0
+	}, 10*time.Second, 20*time.Millisecond, "the manager's workers announce themselves")
 	require.Len(t, ws, 1)
 	require.ElementsMatch(t, osism.Queues(), ws[0].Queues)
 }
