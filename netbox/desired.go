@@ -142,7 +142,7 @@ func LoadDesiredState(dir, collection, device, state string) (DesiredState, erro
 	state = NormalizeState(state)
 	for what, v := range map[string]string{"collection": collection, "device": device, "state": state} {
 		if !plainName(v) {
-			return nil, fmt.Errorf("load desired state: %s %q: want a plain name", what, v)
+			return nil, fmt.Errorf("load desired state: %s %q: %s", what, v, plainNameRule)
 		}
 	}
 	collFile := filepath.Join(dir, collection, state+".yaml")
@@ -166,10 +166,20 @@ func LoadDesiredState(dir, collection, device, state string) (DesiredState, erro
 	return out, nil
 }
 
+// maxPlainName is the longest plain name in bytes: a file name holds 255
+// bytes, and a state's file adds ".yaml". (A NetBox name of 64 characters
+// may take 256 bytes in UTF-8.)
+const maxPlainName = 250
+
+// plainNameRule is what plainName wants, for error texts.
+const plainNameRule = "want a plain name (no path separator or control character, at most 250 bytes)"
+
 // plainName reports whether v names one file or directory inside another:
-// not empty, not . or .., without a path separator or control character.
+// not empty, not . or .., without a path separator or control character,
+// and short enough for a file name.
 func plainName(v string) bool {
-	return v != "" && v != "." && v != ".." && !strings.ContainsAny(v, `/\`) && strings.IndexFunc(v, unicode.IsControl) < 0
+	return v != "" && v != "." && v != ".." && len(v) <= maxPlainName &&
+		!strings.ContainsAny(v, `/\`) && strings.IndexFunc(v, unicode.IsControl) < 0
 }
 
 // CollectionDevices lists the devices a desired-state collection names,
@@ -181,7 +191,7 @@ func plainName(v string) bool {
 // names, is a *FileError naming the file and line.
 func CollectionDevices(dir, collection string) ([]string, error) {
 	if !plainName(collection) {
-		return nil, fmt.Errorf("devices of desired-state collection %q: want a plain name", collection)
+		return nil, fmt.Errorf("devices of desired-state collection %q: %s", collection, plainNameRule)
 	}
 	root := filepath.Join(dir, collection)
 	entries, err := os.ReadDir(root)

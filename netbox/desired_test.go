@@ -163,6 +163,7 @@ func TestCollectionDevices(t *testing.T) {
 			wantErr: "node-1: duplicate key", wantFile: "a.yaml", wantLine: 3},
 		{name: "missing collection directory", collection: "nope", wantErr: "collection nope: open "},
 		{name: "collection not a plain name", collection: "../c1", wantErr: `desired-state collection "../c1": want a plain name`},
+		{name: "collection too long for a file name", collection: strings.Repeat("ü", 128), wantErr: "at most 250 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,7 +202,7 @@ func TestCollectionDevices(t *testing.T) {
 	t.Run("empty collection name", func(t *testing.T) {
 		t.Parallel()
 		_, err := CollectionDevices(t.TempDir(), "")
-		require.EqualError(t, err, `devices of desired-state collection "": want a plain name`)
+		require.EqualError(t, err, `devices of desired-state collection "": want a plain name (no path separator or control character, at most 250 bytes)`)
 	})
 	t.Run("missing directory is fs.ErrNotExist", func(t *testing.T) {
 		t.Parallel()
