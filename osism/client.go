@@ -477,7 +477,10 @@ func taskMsg(t *Task) *nats.Msg {
 	m := &nats.Msg{Subject: TaskSubject(t.Queue, t.ID), Data: t.Args, Header: nats.Header{}}
 	m.Header.Set(nats.MsgIdHdr, t.ID)
 	m.Header.Set(hdrKind, t.Kind)
-	m.Header.Set(hdrCreated, strconv.FormatInt(t.CreatedAt.UnixNano(), 10))
+	if !t.CreatedAt.IsZero() {
+		// The zero time has no UnixNano: it would overflow to 1754.
+		m.Header.Set(hdrCreated, strconv.FormatInt(t.CreatedAt.UnixNano(), 10))
+	}
 	if t.Reply != "" {
 		m.Header.Set(hdrReply, t.Reply)
 	}
