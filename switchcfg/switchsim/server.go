@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/osism/go-osism/internal/sshserve"
 )
 
 // Options configure a simulated leaf.
@@ -61,13 +63,9 @@ type Server struct {
 	// HostKey is the server's Ed25519 host key.
 	HostKey ssh.PublicKey
 
-	ln     net.Listener
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	srv *sshserve.Server
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
 	running  *Config
 	startup  []byte
 	commands []string
@@ -133,11 +131,9 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("switchsim: %w", err)
 	}
 	tcp := ln.Addr().(*net.TCPAddr)
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		Addr: ln.Addr().String(), Host: tcp.IP.String(), Port: tcp.Port,
 		Hostname: opts.Hostname, User: opts.User, KeyFile: keyFile, HostKey: hostSigner.PublicKey(),
-		ln: ln, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{},
 		running: ParseConfig(running),
 	}
 	s.startup = s.running.Show()
@@ -145,11 +141,9 @@ func Start(opts Options) (*Server, error) {
 	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.HostKey) + "\n"
 	if err := os.WriteFile(s.KnownHosts, []byte(line), 0o600); err != nil {
 		ln.Close()
-		cancel()
 		return nil, fmt.Errorf("switchsim: %w", err)
 	}
-	s.wg.Add(1)
-	go s.accept(sc)
+	s.srv = sshserve.Serve(ln, sc, func(_ context.Context, ch ssh.Channel, reqs <-chan *ssh.Request) { s.session(ch, reqs) })
 	return s, nil
 }
 
@@ -198,75 +192,7 @@ func (s *Server) Commands() []string {
 }
 
 // Close stops the server and ends its sessions.
-func (s *Server) Close() error {
-	s.cancel()
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
-}
-
-func (s *Server) accept(sc *ssh.ServerConfig) {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.ctx.Err() != nil {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				c.Close()
-			}()
-			s.serve(c, sc)
-		}()
-	}
-}
-
-func (s *Server) serve(c net.Conn, sc *ssh.ServerConfig) {
-	conn, chans, reqs, err := ssh.NewServerConn(c, sc)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	go ssh.DiscardRequests(reqs)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for nc := range chans {
-		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "only sessions")
-			continue
-		}
-		ch, chReqs, err := nc.Accept()
-		if err != nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.session(ch, chReqs)
-		}()
-	}
-}
+func (s *Server) Close() error { return s.srv.Close() }
 
 // session serves a channel: a shell is an interactive vtysh; an exec
 // request runs its command in vtysh's exec mode (as "vtysh -c" does).

@@ -47,6 +47,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/osism/go-osism/internal/sshserve"
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/osism/go-osism/switchcfg/switchsim"
@@ -104,13 +106,9 @@ type Server struct {
 	HostKey ssh.PublicKey
 
 	handler Handler
-	ln      net.Listener
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	srv     *sshserve.Server
 
 	mu    sync.Mutex
-	conns map[net.Conn]struct{}
 	execs []Exec
 }
 
@@ -161,7 +159,6 @@ func Start(t testing.TB, cfg Config) *Server {
 		t.Fatal(err)
 	}
 	tcp := ln.Addr().(*net.TCPAddr)
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		Addr:    ln.Addr().String(),
 		Host:    tcp.IP.String(),
@@ -170,16 +167,11 @@ func Start(t testing.TB, cfg Config) *Server {
 		KeyFile: keyFile,
 		HostKey: hostSigner.PublicKey(),
 		handler: cfg.Handler,
-		ln:      ln,
-		ctx:     ctx,
-		cancel:  cancel,
-		conns:   make(map[net.Conn]struct{}),
 	}
 	s.KnownHosts = WriteKnownHosts(t, s.Addr, s.HostKey)
 
-	s.wg.Add(1)
-	go s.accept(sc)
-	t.Cleanup(s.stop)
+	s.srv = sshserve.Serve(ln, sc, s.session)
+	t.Cleanup(func() { _ = s.srv.Close() })
 	return s
 }
 
@@ -197,75 +189,6 @@ func (s *Server) Commands() []string {
 		cmds = append(cmds, e.Command)
 	}
 	return cmds
-}
-
-func (s *Server) stop() {
-	s.cancel()
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-func (s *Server) accept(sc *ssh.ServerConfig) {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.ctx.Err() != nil {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				c.Close()
-			}()
-			s.serve(c, sc)
-		}()
-	}
-}
-
-func (s *Server) serve(c net.Conn, sc *ssh.ServerConfig) {
-	conn, chans, reqs, err := ssh.NewServerConn(c, sc)
-	if err != nil {
-		return // a failed handshake: the client sees why
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	go ssh.DiscardRequests(reqs)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for nc := range chans {
-		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "only sessions")
-			continue
-		}
-		ch, chReqs, err := nc.Accept()
-		if err != nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.session(ctx, ch, chReqs)
-		}()
-	}
-	cancel()
 }
 
 // session serves one channel: it waits for an exec request, refusing
