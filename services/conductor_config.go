@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/osism/go-osism/internal/yamljson"
 	"github.com/osism/go-osism/netbox"
 )
 
@@ -261,46 +262,15 @@ func (c ConductorConfig) baseParameters() (map[string]any, error) {
 			return nil, fmt.Errorf("conductor file %s: not YAML: expected a mapping with ironic_parameters", path)
 		}
 		if p, ok := doc["ironic_parameters"]; ok && p != nil {
-			m, ok := normalize(p).(map[string]any)
+			m, ok := yamljson.Normalize(p).(map[string]any)
 			if !ok {
 				return nil, fmt.Errorf("conductor file %s: ironic_parameters: expected a mapping", path)
 			}
 			base = m
 		}
 	}
-	deepMerge(base, deepCopy(normalize(c.IronicParameters)).(map[string]any))
+	deepMerge(base, deepCopy(yamljson.Normalize(c.IronicParameters)).(map[string]any))
 	return base, nil
-}
-
-// normalize makes YAML's maps and numbers JSON's.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = normalize(e)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = normalize(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalize(e)
-		}
-		return out
-	case int:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case uint64:
-		return float64(x)
-	}
-	return v
 }
 
 // deleteSentinel removes a key in a merge, as upstream's "DELETE".

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/osism/go-osism/internal/yamljson"
 )
 
 // Fixture is the content a Server starts with. Objects refer to each other by name (or slug); ids
@@ -333,7 +335,7 @@ func (f *Fixture) apply(s *store) error {
 			ot[j] = t
 		}
 		body := map[string]any{"name": c.Name, "type": orDefault(c.Type, "text"), "object_types": ot,
-			"label": c.Label, "description": c.Description, "required": c.Required, "default": normalizeYAML(c.Default)}
+			"label": c.Label, "description": c.Description, "required": c.Required, "default": yamljson.Normalize(c.Default)}
 		if c.FilterLogic != "" {
 			body["filter_logic"] = c.FilterLogic
 		}
@@ -441,17 +443,17 @@ func (f *Fixture) apply(s *store) error {
 			body["tags"] = tagRefs(x.Tags)
 		}
 		if x.CustomFields != nil {
-			body["custom_fields"] = normalizeYAML(x.CustomFields)
+			body["custom_fields"] = yamljson.Normalize(x.CustomFields)
 		}
 		if x.LocalContextData != nil {
-			body["local_context_data"] = normalizeYAML(x.LocalContextData)
+			body["local_context_data"] = yamljson.Normalize(x.LocalContextData)
 		}
 		dev, err := create("dcim.device", where, body)
 		if err != nil {
 			return err
 		}
 		if x.ConfigContext != nil {
-			dev.cc, _ = normalizeYAML(x.ConfigContext).(map[string]any)
+			dev.cc, _ = yamljson.Normalize(x.ConfigContext).(map[string]any)
 		}
 		var lags []struct {
 			o   *object
@@ -493,7 +495,7 @@ func (f *Fixture) apply(s *store) error {
 				ib["tags"] = tagRefs(it.Tags)
 			}
 			if it.CustomFields != nil {
-				ib["custom_fields"] = normalizeYAML(it.CustomFields)
+				ib["custom_fields"] = yamljson.Normalize(it.CustomFields)
 			}
 			iface, err := create("dcim.interface", iwhere, ib)
 			if err != nil {
@@ -605,38 +607,4 @@ func tagRefs(slugs []string) []any {
 		out[i] = map[string]any{"slug": t}
 	}
 	return out
-}
-
-// normalizeYAML turns YAML values into the shapes encoding/json produces, so that fixture data and
-// REST data are validated alike.
-func normalizeYAML(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = normalizeYAML(e)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = normalizeYAML(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalizeYAML(e)
-		}
-		return out
-	case int:
-		return float64(x)
-	case int64:
-		return float64(x)
-	case uint64:
-		return float64(x)
-	case float32:
-		return float64(x)
-	}
-	return v
 }

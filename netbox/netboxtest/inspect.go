@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/osism/go-osism/internal/yamljson"
 )
 
 // The helpers below let tests seed and inspect the double without going through HTTP. Object types
@@ -134,7 +136,7 @@ func (s *Server) Create(objectType string, body map[string]any) (int, error) {
 	}
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	o, errs := s.st.decode(k, normalizeYAML(body).(map[string]any), nil, false)
+	o, errs := s.st.decode(k, yamljson.Normalize(body).(map[string]any), nil, false)
 	if errs != nil {
 		return 0, fmt.Errorf("create %s: %s", k.name, errorsJSON(errs))
 	}
@@ -154,7 +156,7 @@ func (s *Server) Update(objectType string, id int, body map[string]any) error {
 	if prev == nil {
 		return fmt.Errorf("update %s %d: no such object", k.name, id)
 	}
-	o, errs := s.st.decode(k, normalizeYAML(body).(map[string]any), prev, true)
+	o, errs := s.st.decode(k, yamljson.Normalize(body).(map[string]any), prev, true)
 	if errs != nil {
 		return fmt.Errorf("update %s %d: %s", k.name, id, errorsJSON(errs))
 	}
